@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto'
+import fastifyCookie from '@fastify/cookie'
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { type Static, Type } from 'typebox'
+import { Compile } from 'typebox/compile'
+import {
+  ACCESS_TOKEN_COOKIE,
+  accessTokenCookieOptions,
+  type CookiePolicy,
+  REFRESH_TOKEN_COOKIE,
+  refreshTokenCookieOptions,
+} from './cookies.js'
+import { InvalidTokenError, MissingTokenError, OversizedTokenError } from './errors.js'
+import type { Keyring } from './keyring.js'
+
+/** Every access token is issued by the bank. */
+export const TOKEN_ISSUER = 'bank'
+/** Both services are in every access token's audience; each checks for its own name. */
+export const TOKEN_AUDIENCE = ['bank', 'retirement'] as const
+export type ServiceName = (typeof TOKEN_AUDIENCE)[number]
+/** RFC 8725 §3.1 asks for bounded work on untrusted input; a real token is about 400 bytes. */
+export const MAX_TOKEN_BYTES = 4096
+/** Servers' clocks drift; more than this and the token's times are not believed (contract: at most 30 s). */
+export const CLOCK_TOLERANCE_SECONDS = 30
+
+const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+
+/** The claims of an access token, as the contract lists them. */
+export const AccessTokenClaims = Type.Object({
+  sub: Type.String({ pattern: UUID_PATTERN }),
+  username: Type.String({ minLength: 1, maxLength: 64 }),
+  sid: Type.String({ minLength: 1, maxLength: 64 }),
+  jti: Type.String({ minLength: 1, maxLength: 64 }),
+  iss: Type.Literal(TOKEN_ISSUER),
+  aud: Type.Array(Type.String()),
+  iat: Type.Integer(),
+  exp: Type.Integer(),
+})
+export type AccessTokenClaims = Static<typeof AccessTokenClaims>
+const accessTokenClaimsValidator = Compile(AccessTokenClaims)
+
+/** Who is signed in, as the rest of the code sees it. */
+export interface SignedInUser {
+  id: string
+  username: string
+  sessionId: string
+  tokenId: string
+  /** Seconds since the epoch, from `iat`. */
+  issuedAt: number
+  /** Seconds since the epoch, from `exp`. */
+  expiresAt: number
+}
+
+export interface AuthPluginOptions {
+  keyring: Keyring
+  /** This service's own name; tokens whose `aud` lacks it are refused. */
+  audience: ServiceName
+  cookies: CookiePolicy
+  /** Only the bank issues tokens; giving the lifetimes enables `reply.issueAccessToken`. */
+  issuing?: { accessTokenTtlSeconds: number }
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: Omit<AccessTokenClaims, 'iss' | 'aud' | 'iat' | 'exp' | 'jti'>
+    user: SignedInUser
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** An `onRequest` hook: every route of the scope it is added to needs a valid access token. */
+    requireSession: (request: FastifyRequest) => Promise<void>
+    /** The signed-in user, or null when there is no valid access token (pages decide where to send them). */
+    findSignedInUser: (request: FastifyRequest) => Promise<SignedInUser | null>
+  }
+  interface FastifyReply {
+    /** Signs an access token for this login session and sets the `access_token` cookie; bank only. */
+    issueAccessToken: (user: { id: string; username: string }, sessionId: string) => Promise<string>
+    /** Sets the `refresh_token` cookie, host-only; bank only. */
+    setRefreshTokenCookie: (refreshToken: string, maxAgeSeconds: number) => FastifyReply
+    /** Removes both login cookies with the same attributes they were set with, or the browser keeps them. */
+    clearLoginCookies: () => FastifyReply
+  }
+}
+
+/** Bearer first, then the cookie: an API client's explicit token wins over whatever the browser holds. */
+function extractAccessToken(request: FastifyRequest): string | undefined {
+  const authorization = request.headers.authorization
+  if (authorization !== undefined && /^bearer /i.test(authorization)) return authorization.slice(7).trim()
+  return request.cookies[ACCESS_TOKEN_COOKIE] || undefined
+}
+
+async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
+  const { keyring, audience, cookies, issuing } = options
+  await app.register(fastifyCookie)
+  await app.register(fastifyJwt, {
+    secret: {
+      private: keyring.signingKey.secret,
+      // RFC 8725 §3.1/§3.2: the key comes from our own keyring by `kid`, never from the token's say-so otherwise.
+      public: (_request, token, done) => {
+        const key = keyring.findVerificationKey('header' in token ? token.header.kid : undefined)
+        if (key) done(null, key.secret)
+        else done(new InvalidTokenError(), undefined)
+      },
+    },
+    decode: { complete: true },
+    sign: {
+      algorithm: 'HS256',
+      iss: TOKEN_ISSUER,
+      aud: [...TOKEN_AUDIENCE],
+      kid: keyring.signingKey.kid,
+      ...(issuing ? { expiresIn: issuing.accessTokenTtlSeconds * 1000 } : {}),
+    },
+    verify: {
+      algorithms: ['HS256'],
+      allowedIss: TOKEN_ISSUER,
+      allowedAud: audience,
+      requiredClaims: ['sub', 'sid', 'username', 'iss', 'aud', 'iat', 'exp', 'jti'],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS * 1000,
+      // A logout token (typ logout+jwt) or any other typed JWT is not an access token.
+      checkTyp: 'JWT',
+      extractToken: extractAccessToken,
+    },
+    formatUser: (claims) => {
+      const { sub, username, sid, jti, iat, exp } = claims as unknown as AccessTokenClaims
+      return { id: sub, username, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp }
+    },
+  })
+
+  async function verifyAccessToken(request: FastifyRequest): Promise<SignedInUser> {
+    const token = extractAccessToken(request)
+    if (!token) throw new MissingTokenError()
+    if (token.length > MAX_TOKEN_BYTES) throw new OversizedTokenError()
+    const claims = await request.jwtVerify<AccessTokenClaims>()
+    // fast-jwt checks signature, alg, exp, nbf, iss and aud; the claims' types and a future `iat` are ours to check.
+    const nowSeconds = Date.now() / 1000
+    if (!accessTokenClaimsValidator.Check(claims) || claims.iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
+      throw new InvalidTokenError()
+    }
+    return request.user
+  }
+
+  app.decorate('requireSession', async (request: FastifyRequest) => {
+    await verifyAccessToken(request)
+  })
+  app.decorate('findSignedInUser', async (request: FastifyRequest) => {
+    try {
+      return await verifyAccessToken(request)
+    } catch {
+      return null
+    }
+  })
+
+  if (issuing) {
+    const accessCookie = accessTokenCookieOptions(cookies, issuing.accessTokenTtlSeconds)
+    app.decorateReply('issueAccessToken', async function (this: FastifyReply, user, sessionId) {
+      const token = await this.jwtSign({ sub: user.id, username: user.username, sid: sessionId }, { jti: randomUUID() })
+      this.setCookie(ACCESS_TOKEN_COOKIE, token, accessCookie)
+      return token
+    })
+    app.decorateReply('setRefreshTokenCookie', function (this: FastifyReply, refreshToken: string, maxAgeSeconds) {
+      return this.setCookie(REFRESH_TOKEN_COOKIE, refreshToken, refreshTokenCookieOptions(cookies, maxAgeSeconds))
+    })
+  }
+  app.decorateReply('clearLoginCookies', function (this: FastifyReply) {
+    const { maxAge: _a, ...access } = accessTokenCookieOptions(cookies, 0)
+    const { maxAge: _r, ...refresh } = refreshTokenCookieOptions(cookies, 0)
+    this.clearCookie(ACCESS_TOKEN_COOKIE, access)
+    if (issuing) this.clearCookie(REFRESH_TOKEN_COOKIE, refresh)
+    return this
+  })
+}
+
+/** Cookies, @fastify/jwt pinned to the contract's token rules, and the signed-in hook; shared by both services. */
+export const ssoAuth = fp(authPlugin, { name: 'sso-auth', fastify: '5.x' })

@@ -1,0 +1,224 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { type Static, type TObject, type TProperties, Type } from 'typebox'
+import { Value } from 'typebox/value'
+
+/** A config value the operator must fix; the message names the variable and never echoes a secret. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`)
+    this.name = 'ConfigError'
+  }
+}
+
+const Url = Type.String({ minLength: 1 })
+
+/** The settings both services read, named exactly as their environment variables. */
+export const CommonConfig = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')]),
+  HOST: Type.String({ minLength: 1 }),
+  PORT: Type.Integer({ minimum: 1, maximum: 65535 }),
+  JWT_SECRET: Type.String(),
+  JWT_PREVIOUS_SECRETS: Type.Array(Type.String()),
+  DATABASE_PATH: Type.String({ minLength: 1 }),
+  BANK_PUBLIC_URL: Url,
+  RETIREMENT_PUBLIC_URL: Url,
+  COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1 })),
+  COOKIE_SECURE: Type.Boolean(),
+  TRUST_PROXY: Type.Array(Type.String({ minLength: 1 })),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+  ),
+})
+export type CommonConfig = Static<typeof CommonConfig>
+
+/** Values every service shares unless the environment says otherwise; ports differ per service. */
+export interface ServiceDefaults {
+  PORT: number
+  DATABASE_PATH: string
+  [variable: string]: string | number | boolean | string[]
+}
+
+/** Where development keeps its generated secret and SQLite files; git-ignored. */
+export const DEVELOPMENT_DATA_DIR = 'data'
+const DEVELOPMENT_SECRET_PATH = `${DEVELOPMENT_DATA_DIR}/jwt-secret`
+const MIN_SECRET_BYTES = 32
+// Values people paste from tutorials. Matching is on the whole secret, lowercased, with digits, separators and
+// repetition stripped, so "changeme123" and "secretsecretsecretsecretsecret!!" are caught too.
+const PLACEHOLDER_SECRETS = new Set([
+  'secret',
+  'changeme',
+  'change',
+  'password',
+  'jwtsecret',
+  'yoursecret',
+  'mysecret',
+  'supersecret',
+  'default',
+  'test',
+  'example',
+  'replaceme',
+  'todo',
+  'xxx',
+  'abc',
+  'key',
+  'secretkey',
+  'jwt',
+  'token',
+])
+const LIST_VARIABLES = new Set(['JWT_PREVIOUS_SECRETS', 'TRUST_PROXY', 'BACKCHANNEL_LOGOUT_URLS'])
+const URL_VARIABLES = ['BANK_PUBLIC_URL', 'RETIREMENT_PUBLIC_URL']
+
+/**
+ * Reads a service's settings from the environment once at start. Applies the defaults `NODE_ENV` picks,
+ * resolves the secret (`JWT_SECRET`, `JWT_SECRET_FILE`, or in development a generated file) and throws
+ * {@link ConfigError} naming the first variable that is wrong.
+ */
+export function loadConfig<Properties extends TProperties>(
+  schema: TObject<Properties>,
+  env: NodeJS.ProcessEnv,
+  serviceDefaults: ServiceDefaults,
+): Static<TObject<Properties>> {
+  const nodeEnv = env.NODE_ENV || 'development'
+  const isProduction = nodeEnv === 'production'
+  const raw: Record<string, unknown> = {
+    NODE_ENV: nodeEnv,
+    HOST: '127.0.0.1',
+    BANK_PUBLIC_URL: 'http://localhost:3000',
+    RETIREMENT_PUBLIC_URL: 'http://localhost:3001',
+    COOKIE_SECURE: isProduction,
+    TRUST_PROXY: [],
+    JWT_PREVIOUS_SECRETS: [],
+    LOG_LEVEL: 'info',
+    ...serviceDefaults,
+  }
+  for (const name of Object.keys(schema.properties)) {
+    const value = env[name]
+    if (value === undefined || value === '' || name === 'JWT_SECRET') continue
+    raw[name] = LIST_VARIABLES.has(name) ? splitList(value) : convertScalar(name, value, schema.properties[name])
+  }
+  raw.JWT_SECRET = readSecret(env, isProduction)
+
+  for (const error of Value.Errors(schema, raw)) {
+    const variable =
+      error.instancePath.split('/')[1] ||
+      (error.params as { requiredProperties?: string[] }).requiredProperties?.[0] ||
+      'config'
+    throw new ConfigError(variable, describeSchemaError(variable, raw[variable]))
+  }
+  for (const name of URL_VARIABLES) assertOrigin(name, raw[name] as string)
+  checkSecret('JWT_SECRET', raw.JWT_SECRET as string)
+  for (const previous of raw.JWT_PREVIOUS_SECRETS as string[]) checkSecret('JWT_PREVIOUS_SECRETS', previous)
+  if (typeof raw.COOKIE_DOMAIN === 'string' && !/^[a-z0-9.-]+$/i.test(raw.COOKIE_DOMAIN)) {
+    throw new ConfigError('COOKIE_DOMAIN', 'must be a bare domain such as example.com')
+  }
+  return raw as Static<TObject<Properties>>
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+}
+
+function convertScalar(name: string, value: string, schema: unknown): unknown {
+  const type = (schema as { type?: string }).type
+  if (type === 'integer') {
+    // Only plain decimal digits: "1e3", " 90", "0x10" and "15m" are all rejected rather than guessed at.
+    if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new ConfigError(name, 'must be a positive integer')
+    return Number(value)
+  }
+  if (type === 'boolean') {
+    if (value === 'true' || value === '1') return true
+    if (value === 'false' || value === '0') return false
+    throw new ConfigError(name, 'must be true or false')
+  }
+  return value
+}
+
+function describeSchemaError(variable: string, value: unknown): string {
+  if (value === undefined) return 'is required'
+  if (variable === 'PORT') return 'must be a port number from 1 to 65535'
+  if (variable === 'LOG_LEVEL') return 'must be one of fatal, error, warn, info, debug, trace, silent'
+  if (variable === 'NODE_ENV') return 'must be development, production or test'
+  return 'has an invalid value'
+}
+
+function assertOrigin(name: string, value: string) {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError(name, 'must be an absolute http(s) URL such as http://localhost:3000')
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password) {
+    throw new ConfigError(name, 'must be an absolute http(s) URL without credentials')
+  }
+}
+
+/** The secret comes from exactly one place; in development only, a random one is generated and kept. */
+function readSecret(env: NodeJS.ProcessEnv, isProduction: boolean): string {
+  const { JWT_SECRET, JWT_SECRET_FILE } = env
+  if (JWT_SECRET && JWT_SECRET_FILE) {
+    throw new ConfigError('JWT_SECRET', 'set either JWT_SECRET or JWT_SECRET_FILE, not both')
+  }
+  if (JWT_SECRET) return JWT_SECRET
+  if (JWT_SECRET_FILE) {
+    try {
+      // Files written by `echo` or editors end in a newline that is not part of the key.
+      return readFileSync(JWT_SECRET_FILE, 'utf8').replace(/\r?\n$/, '')
+    } catch (error) {
+      throw new ConfigError('JWT_SECRET_FILE', `cannot read the file (${(error as NodeJS.ErrnoException).code})`)
+    }
+  }
+  if (isProduction) {
+    throw new ConfigError('JWT_SECRET', 'is required in production (generate one with: openssl rand -base64 48)')
+  }
+  return readOrCreateDevelopmentSecret(DEVELOPMENT_SECRET_PATH)
+}
+
+/**
+ * Both services start at once from `npm start`; creating with the 'wx' flag means only one of them writes
+ * the secret and the other reads what the winner wrote, so they always agree.
+ */
+export function readOrCreateDevelopmentSecret(path: string): string {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  try {
+    writeFileSync(path, randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+  return readFileSync(path, 'utf8').trim()
+}
+
+function checkSecret(variable: string, secret: string) {
+  if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) {
+    throw new ConfigError(
+      variable,
+      `must be at least ${MIN_SECRET_BYTES} bytes (generate one with: openssl rand -base64 48)`,
+    )
+  }
+  const core = secret.toLowerCase().replace(/[^a-z]/g, '')
+  const repeatedUnit = core.match(/^(.+?)\1*$/)?.[1] ?? core
+  if (PLACEHOLDER_SECRETS.has(repeatedUnit) || new Set(secret).size < 8) {
+    throw new ConfigError(variable, 'is a placeholder, not a secret (generate one with: openssl rand -base64 48)')
+  }
+}
+
+/**
+ * Runs a loader and turns a {@link ConfigError} into the one stderr line and non-zero exit the contract asks for.
+ */
+export function loadConfigOrExit<T>(load: () => T): T {
+  try {
+    return load()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`Configuration error: ${error.message}\n`)
+    process.exit(1)
+  }
+}

@@ -1,0 +1,31 @@
+import type { CookieSerializeOptions } from '@fastify/cookie'
+
+/** Cookie names of the contract; both services read `access_token`, only the bank reads `refresh_token`. */
+export const ACCESS_TOKEN_COOKIE = 'access_token'
+export const REFRESH_TOKEN_COOKIE = 'refresh_token'
+
+/** What the deployment says about cookies: `COOKIE_SECURE` and `COOKIE_DOMAIN`. */
+export interface CookiePolicy {
+  secure: boolean
+  domain?: string | undefined
+}
+
+/**
+ * The access token is shared across the two apps: on localhost cookies ignore ports, and on sibling subdomains
+ * `COOKIE_DOMAIN` widens it to the parent domain. Lax still sends it on the top-level link from bank to retirement.
+ */
+export function accessTokenCookieOptions(policy: CookiePolicy, maxAgeSeconds: number): CookieSerializeOptions {
+  return {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    secure: policy.secure,
+    maxAge: maxAgeSeconds,
+    ...(policy.domain ? { domain: policy.domain } : {}),
+  }
+}
+
+/** The refresh token never leaves the bank's host: no `Domain`, so retirement never receives it. */
+export function refreshTokenCookieOptions(policy: CookiePolicy, maxAgeSeconds: number): CookieSerializeOptions {
+  return { httpOnly: true, sameSite: 'lax', path: '/', secure: policy.secure, maxAge: maxAgeSeconds }
+}

@@ -1,0 +1,40 @@
+import type { FastifyRequest } from 'fastify'
+import { ForeignOriginError, UnsupportedMediaTypeError } from './errors.js'
+
+const STATE_CHANGING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+/** Every `/api` path, the JSON half of each service. */
+export function isApiRequest(request: FastifyRequest): boolean {
+  return request.url === '/api' || request.url.startsWith('/api/') || request.url.startsWith('/api?')
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length']
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined
+}
+
+function isJson(contentType: string): boolean {
+  const mediaType = contentType.split(';')[0]?.trim().toLowerCase()
+  return mediaType === 'application/json'
+}
+
+/**
+ * The contract's CSRF rule for JSON APIs, as an `onRequest` hook on `/api`:
+ * - a request that declares a body type, or sends a body, must be `application/json` (415 otherwise). A browser
+ *   cannot send that type cross-site without a CORS preflight, which neither service answers, so a forged
+ *   `<form>` or `text/plain` fetch never reaches a handler, even with an empty body;
+ * - a state-changing request not authenticated by a Bearer header must not carry a foreign `Origin` (403):
+ *   defence in depth behind SameSite=Lax, and the only guard for body-less requests such as DELETE.
+ */
+export function createApiRequestGuard(allowedOrigins: readonly string[]) {
+  const allowed = new Set(allowedOrigins.map((url) => new URL(url).origin))
+  return async function guardApiRequest(request: FastifyRequest) {
+    if (!isApiRequest(request)) return
+    const contentType = request.headers['content-type']
+    if (contentType !== undefined ? !isJson(contentType) : hasBody(request)) throw new UnsupportedMediaTypeError()
+    if (!STATE_CHANGING_METHODS.has(request.method)) return
+    if (/^bearer /i.test(request.headers.authorization ?? '')) return
+    const origin = request.headers.origin
+    if (origin !== undefined && !allowed.has(origin)) throw new ForeignOriginError()
+  }
+}

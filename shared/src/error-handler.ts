@@ -1,0 +1,58 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+
+const GENERIC_FAULT = 'Something went wrong on our side; try again later'
+
+// Fastify's own client errors, phrased for the person who sent the request.
+const CLIENT_ERROR_SENTENCES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Send the request body as application/json',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is too large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'The JSON body is empty',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'The body is not valid JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the body',
+  FST_CSRF_MISSING_SECRET: 'The form has expired; reload the page and try again',
+  FST_CSRF_INVALID_TOKEN: 'The form has expired; reload the page and try again',
+}
+
+/**
+ * The one error handler both services install: the contract's `{status, error, code}` shape, 4xx errors say what
+ * was wrong, 5xx errors say nothing internal (the details go to the log with the request id), and failures of an
+ * access token carry `WWW-Authenticate: Bearer` (RFC 6750).
+ */
+export function replyWithoutInternals(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const isTokenError = error.code?.startsWith('FST_JWT_') || error.code?.startsWith('SSO_TOKEN_')
+  let statusCode = isTokenError ? 401 : (error.statusCode ?? 500)
+  if (statusCode < 400 || statusCode > 599) statusCode = 500
+
+  if (statusCode >= 500) {
+    request.log.error({ err: error }, 'request failed')
+    return reply.code(statusCode).send({ status: 'error', error: GENERIC_FAULT, code: 'SSO_INTERNAL' })
+  }
+
+  if (isTokenError) {
+    // The exact reason (expired, bad signature, unknown kid) helps an attacker more than a user; log it instead.
+    request.log.info({ reason: error.code }, 'access token refused')
+    const missing = error.code === 'SSO_TOKEN_MISSING' || error.code?.startsWith('FST_JWT_NO_AUTHORIZATION')
+    reply.header('www-authenticate', missing ? 'Bearer' : 'Bearer error="invalid_token"')
+    return reply.code(401).send({
+      status: 'error',
+      error: missing ? 'Sign in first: no access token was sent' : 'The access token is invalid or expired',
+      code: missing ? 'SSO_TOKEN_MISSING' : 'SSO_TOKEN_INVALID',
+    })
+  }
+
+  const message = error.validation
+    ? `Invalid request: ${error.message}`
+    : (CLIENT_ERROR_SENTENCES[error.code] ?? error.message)
+  return reply
+    .code(statusCode)
+    .send({ status: 'error', error: message, code: error.validation ? 'SSO_INVALID_INPUT' : error.code })
+}
+
+/** 404 in the same shape as every other error. */
+export function replyNotFound(request: FastifyRequest, reply: FastifyReply) {
+  return reply.code(404).send({
+    status: 'error',
+    error: `Nothing at ${request.method} ${request.url.split('?')[0]}`,
+    code: 'SSO_NOT_FOUND',
+  })
+}

@@ -1,0 +1,59 @@
+import fastifyCsrfProtection from '@fastify/csrf-protection'
+import fastifyFormbody from '@fastify/formbody'
+import fastifyHelmet from '@fastify/helmet'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { CookiePolicy } from './cookies.js'
+import { createApiRequestGuard } from './csrf.js'
+import { STYLESHEET } from './html.js'
+
+export interface WebSecurityOptions {
+  /** Names the service's CSRF cookie: on localhost both apps share one cookie jar (cookies ignore ports). */
+  serviceName: string
+  /** The two public URLs: the only origins allowed to post to either app. */
+  publicUrls: readonly string[]
+  cookies: CookiePolicy
+}
+
+async function webSecurityPlugin(app: FastifyInstance, { serviceName, publicUrls, cookies }: WebSecurityOptions) {
+  const origins = publicUrls.map((url) => new URL(url).origin)
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'"],
+        // Chromium applies form-action to the redirect after a post too: login at the bank ends at retirement.
+        formAction: ["'self'", ...origins],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        objectSrc: ["'none'"],
+      },
+    },
+    // HSTS over plain http is ignored by browsers and would only confuse; send it when cookies are Secure.
+    strictTransportSecurity: cookies.secure ? { maxAge: 31_536_000 } : false,
+    referrerPolicy: { policy: 'no-referrer' },
+  })
+  await app.register(fastifyFormbody)
+  await app.register(fastifyCsrfProtection, {
+    sessionPlugin: '@fastify/cookie',
+    cookieKey: `${serviceName}_csrf`,
+    cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: cookies.secure },
+  })
+  app.addHook('onRequest', createApiRequestGuard(origins))
+  // Pages and API answers are all per-user; no shared cache or back button may keep them.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.url !== '/assets/app.css') reply.header('cache-control', 'no-store')
+  })
+  app.get('/assets/app.css', async (_request, reply) =>
+    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET),
+  )
+}
+
+/** Security headers (CSP), form bodies, CSRF tokens for forms, the JSON API's CSRF rule and `no-store`. */
+export const webSecurity = fp(webSecurityPlugin, {
+  name: 'sso-web-security',
+  fastify: '5.x',
+  dependencies: ['sso-auth'],
+})
