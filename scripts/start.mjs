@@ -1,0 +1,196 @@
+// `npm start`: build what is stale, then run bank and retirement side by side for local development.
+// Plain Node with no dependencies, so it works straight after `npm install` and documents itself.
+import { spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
+// Services resolve data/ and their migrations relative to the working directory, so always run from the root.
+process.chdir(repoRoot)
+
+const secretPath = join('data', 'jwt-secret')
+const healthTimeoutHintMs = 30_000
+const healthPollIntervalMs = 250
+// npm forwards Ctrl-C to us and the terminal sends it too: signals this close together are one keypress, not two.
+const duplicateSignalWindowMs = 1_000
+
+/** Reads BANK_PORT / RETIREMENT_PORT; a service's own PORT variable would be ambiguous with two services. */
+function readPort(variable, fallback) {
+  const raw = process.env[variable]
+  if (raw === undefined || raw === '') return fallback
+  const port = Number(raw)
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) {
+    fail(`${variable} must be a port number between 1 and 65535, got "${raw}"`)
+  }
+  return port
+}
+
+function fail(message) {
+  console.error(`[start] ${message}`)
+  process.exit(1)
+}
+
+function buildStaleParts() {
+  let tscPath
+  try {
+    tscPath = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+  } catch {
+    fail('TypeScript is not installed: run `npm install` first.')
+  }
+  console.log('[start] building (tsc --build, only what changed)…')
+  // Calling tsc through the current node avoids depending on npx or PATH.
+  const build = spawnSync(process.execPath, [tscPath, '--build'], { stdio: 'inherit' })
+  if (build.status !== 0) fail('the build failed; fix the errors above and run `npm start` again.')
+}
+
+/**
+ * Makes sure both services get the same signing key without any setup. A key the user already configured wins:
+ * the services treat JWT_SECRET and JWT_SECRET_FILE together as an error, so we only add ours when neither is set.
+ */
+function resolveSecretEnv() {
+  if (process.env.JWT_SECRET || process.env.JWT_SECRET_FILE) {
+    console.log('[start] using the JWT secret from your environment')
+    return {}
+  }
+  mkdirSync('data', { recursive: true })
+  try {
+    // 'wx' fails if the file exists, so a second `npm start` (or a racing service) keeps the first key and
+    // tokens issued before a restart stay valid. Mode 0600: the key lets anyone mint tokens for any user.
+    writeFileSync(secretPath, randomBytes(48).toString('base64url'), { flag: 'wx', mode: 0o600 })
+    console.log(`[start] generated a development secret in ${secretPath} (kept across restarts)`)
+  } catch (error) {
+    if (error.code !== 'EEXIST') throw error
+    if (readFileSync(secretPath, 'utf8').trim() === '') fail(`${secretPath} is empty: delete it to get a new one.`)
+    // An older or hand-made file may be readable by others; tighten it rather than refuse to start.
+    if ((statSync(secretPath).mode & 0o077) !== 0) chmodSync(secretPath, 0o600)
+  }
+  return { JWT_SECRET_FILE: secretPath }
+}
+
+const bankPort = readPort('BANK_PORT', 3000)
+const retirementPort = readPort('RETIREMENT_PORT', 3001)
+if (bankPort === retirementPort) fail('BANK_PORT and RETIREMENT_PORT must differ.')
+
+buildStaleParts()
+
+const publicUrls = {
+  BANK_PUBLIC_URL: process.env.BANK_PUBLIC_URL || `http://localhost:${bankPort}`,
+  RETIREMENT_PUBLIC_URL: process.env.RETIREMENT_PUBLIC_URL || `http://localhost:${retirementPort}`,
+}
+const sharedEnv = { ...process.env, ...resolveSecretEnv(), ...publicUrls }
+// Poll where the services listen; a wildcard address is reachable through loopback.
+const probeHost = ['', '0.0.0.0', '::', undefined].includes(process.env.HOST) ? '127.0.0.1' : process.env.HOST
+
+const services = [
+  { name: 'bank', port: bankPort, url: publicUrls.BANK_PUBLIC_URL },
+  { name: 'retirement', port: retirementPort, url: publicUrls.RETIREMENT_PUBLIC_URL },
+].map(startService)
+
+let shuttingDown = false
+let firstSignalAt = 0
+let exitCode = 0
+
+function startService(service) {
+  const child = spawn(process.execPath, [join('services', service.name, 'dist', 'server.js')], {
+    env: { ...sharedEnv, PORT: String(service.port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Own process group: Ctrl-C reaches only us, and we forward it once. The services treat a second signal
+    // as "exit now", which would skip their graceful shutdown.
+    detached: true,
+  })
+  const prefix = `[${service.name}]`
+  createInterface({ input: child.stdout }).on('line', (line) => process.stdout.write(`${prefix} ${line}\n`))
+  createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`${prefix} ${line}\n`))
+  const running = { ...service, child, exited: false }
+  child.on('error', (error) => {
+    console.error(`[start] could not start ${service.name}: ${error.message}`)
+  })
+  // 'close' rather than 'exit': it waits for the output pipes, so a crash's last lines print before our verdict.
+  child.on('close', (code, signal) => onServiceExit(running, code, signal))
+  return running
+}
+
+function onServiceExit(service, code, signal) {
+  service.exited = true
+  const how = signal ? `signal ${signal}` : `exit code ${code}`
+  if (!shuttingDown) {
+    console.error(`[start] ${service.name} stopped unexpectedly (${how}); stopping the other service.`)
+    exitCode = 1
+    stopAll('SIGTERM')
+  } else if (code !== 0) {
+    console.error(`[start] ${service.name} did not shut down cleanly (${how}).`)
+    exitCode = 1
+  }
+  if (services.every((s) => s.exited)) process.exit(exitCode)
+}
+
+function stopAll(signal) {
+  shuttingDown = true
+  for (const service of services) {
+    if (!service.exited) service.child.kill(signal)
+  }
+}
+
+function onSignal(signal) {
+  const now = Date.now()
+  if (!shuttingDown) {
+    firstSignalAt = now
+    console.log(`\n[start] ${signal}: stopping both services (press Ctrl-C again to force)…`)
+    stopAll(signal)
+  } else if (now - firstSignalAt > duplicateSignalWindowMs) {
+    console.log('[start] forcing both services to stop')
+    exitCode = 1
+    stopAll('SIGKILL')
+  }
+}
+process.on('SIGINT', onSignal)
+process.on('SIGTERM', onSignal)
+// Detached children would outlive us if this script crashed; take them down with it.
+process.on('exit', () => {
+  for (const service of services) if (!service.exited) service.child.kill('SIGTERM')
+})
+
+async function isHealthy(port) {
+  try {
+    const response = await fetch(`http://${probeHost.includes(':') ? `[${probeHost}]` : probeHost}:${port}/healthz`, {
+      signal: AbortSignal.timeout(1_000),
+    })
+    return response.ok
+  } catch {
+    return false
+  }
+}
+
+async function announceWhenHealthy() {
+  const startedAt = Date.now()
+  let hinted = false
+  while (!shuttingDown) {
+    const health = await Promise.all(services.map((s) => isHealthy(s.port)))
+    if (health.every(Boolean)) break
+    if (!hinted && Date.now() - startedAt > healthTimeoutHintMs) {
+      hinted = true
+      const waitingFor = services.filter((_, i) => !health[i]).map((s) => `${s.name} (port ${s.port})`)
+      console.log(`[start] still waiting for ${waitingFor.join(' and ')} to answer /healthz…`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, healthPollIntervalMs))
+  }
+  if (shuttingDown) return
+  const [bank, retirement] = services
+  console.log(
+    [
+      '',
+      '[start] both services are up:',
+      `          bank        ${bank.url}`,
+      `          retirement  ${retirement.url}`,
+      `        Open ${bank.url}, register an account, then follow the link to the retirement app:`,
+      '        you arrive there already signed in. Press Ctrl-C to stop both.',
+      '',
+    ].join('\n'),
+  )
+}
+
+announceWhenHealthy()
