@@ -112,7 +112,7 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
       iss: TOKEN_ISSUER,
       aud: [...TOKEN_AUDIENCE],
       kid: keyring.signingKey.kid,
-      ...(issuing ? { expiresIn: issuing.accessTokenTtlSeconds * 1000 } : {}),
+      ...(issuing ? { expiresIn: issuing.accessTokenTtlSeconds } : {}),
     },
     verify: {
       algorithms: ['HS256'],
@@ -123,10 +123,6 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
       // A logout token (typ logout+jwt) or any other typed JWT is not an access token.
       checkTyp: 'JWT',
       extractToken: extractAccessToken,
-    },
-    formatUser: (claims) => {
-      const { sub, username, sid, jti, iat, exp } = claims as unknown as AccessTokenClaims
-      return { id: sub, username, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp }
     },
   })
 
@@ -140,6 +136,8 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
     if (!accessTokenClaimsValidator.Check(claims) || claims.iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
       throw new InvalidTokenError()
     }
+    const { sub, username, sid, jti, iat, exp } = claims
+    request.user = { id: sub, username, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp }
     return request.user
   }
 

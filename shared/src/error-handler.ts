@@ -30,7 +30,7 @@ export function replyWithoutInternals(error: FastifyError, request: FastifyReque
 
   if (isTokenError) {
     // The exact reason (expired, bad signature, unknown kid) helps an attacker more than a user; log it instead.
-    request.log.info({ reason: error.code }, 'access token refused')
+    request.log.info({ reason: error.code, detail: error.message }, 'access token refused')
     const missing = error.code === 'SSO_TOKEN_MISSING' || error.code?.startsWith('FST_JWT_NO_AUTHORIZATION')
     reply.header('www-authenticate', missing ? 'Bearer' : 'Bearer error="invalid_token"')
     return reply.code(401).send({
