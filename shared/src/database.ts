@@ -16,7 +16,12 @@ export function openDatabase(path: string, migrationsDir: string): Database.Data
   db.pragma('foreign_keys = ON')
   db.pragma('busy_timeout = 5000')
   db.pragma('synchronous = NORMAL')
-  applyMigrations(db, migrationsDir)
+  try {
+    applyMigrations(db, migrationsDir)
+  } catch (error) {
+    db.close()
+    throw error
+  }
   return db
 }
 

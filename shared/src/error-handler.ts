@@ -19,7 +19,7 @@ const CLIENT_ERROR_SENTENCES: Record<string, string> = {
  * access token carry `WWW-Authenticate: Bearer` (RFC 6750).
  */
 export function replyWithoutInternals(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const isTokenError = error.code?.startsWith('FST_JWT_') || error.code?.startsWith('SSO_TOKEN_')
+  const isTokenError = /^(FST_JWT_|FAST_JWT_|SSO_TOKEN_)/.test(error.code ?? '')
   let statusCode = isTokenError ? 401 : (error.statusCode ?? 500)
   if (statusCode < 400 || statusCode > 599) statusCode = 500
 

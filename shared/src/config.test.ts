@@ -1,0 +1,112 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Type } from 'typebox'
+import { describe, expect, it } from 'vitest'
+import { CommonConfig, ConfigError, loadConfig, readOrCreateDevelopmentSecret } from './config.js'
+
+const GOOD_SECRET = 'Qm9vdHN0cmFwLXRoZS1zZWNyZXQtd2l0aC1vcGVuc3NsLXJhbmQ'
+const TestConfig = Type.Object({ ...CommonConfig.properties, ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1 }) })
+const defaults = { PORT: 3000, DATABASE_PATH: 'data/test.sqlite', ACCESS_TOKEN_TTL: 900 }
+const load = (env: NodeJS.ProcessEnv) => loadConfig(TestConfig, env, defaults)
+const production = (env: NodeJS.ProcessEnv = {}) => load({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ...env })
+
+function failureOf(run: () => unknown): ConfigError {
+  try {
+    run()
+  } catch (error) {
+    if (error instanceof ConfigError) return error
+    throw error
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('loadConfig', () => {
+  it('applies the contract defaults', () => {
+    const config = production()
+    expect(config).toMatchObject({
+      HOST: '127.0.0.1',
+      PORT: 3000,
+      BANK_PUBLIC_URL: 'http://localhost:3000',
+      RETIREMENT_PUBLIC_URL: 'http://localhost:3001',
+      COOKIE_SECURE: true,
+      TRUST_PROXY: [],
+      JWT_PREVIOUS_SECRETS: [],
+      LOG_LEVEL: 'info',
+      ACCESS_TOKEN_TTL: 900,
+    })
+    expect(config.COOKIE_DOMAIN).toBeUndefined()
+  })
+
+  it('makes cookies non-Secure by default outside production, and honours COOKIE_SECURE=false in production', () => {
+    expect(load({ JWT_SECRET: GOOD_SECRET }).COOKIE_SECURE).toBe(false)
+    expect(production({ COOKIE_SECURE: 'false' }).COOKIE_SECURE).toBe(false)
+  })
+
+  it('parses numbers, booleans and lists', () => {
+    const config = production({
+      PORT: '8080',
+      ACCESS_TOKEN_TTL: '60',
+      TRUST_PROXY: '10.0.0.1, 192.168.0.0/16',
+      JWT_PREVIOUS_SECRETS: `${GOOD_SECRET}x,${GOOD_SECRET}y`,
+    })
+    expect(config).toMatchObject({ PORT: 8080, ACCESS_TOKEN_TTL: 60, TRUST_PROXY: ['10.0.0.1', '192.168.0.0/16'] })
+    expect(config.JWT_PREVIOUS_SECRETS).toHaveLength(2)
+  })
+
+  it.each([
+    [{ JWT_SECRET: undefined }, 'JWT_SECRET', 'required'],
+    [{ JWT_SECRET: 'short-but-not-a-placeholder' }, 'JWT_SECRET', 'at least 32 bytes'],
+    [{ JWT_SECRET: 'changeme' }, 'JWT_SECRET', ''],
+    [{ JWT_SECRET: 'secretsecretsecretsecretsecretsecret' }, 'JWT_SECRET', 'placeholder'],
+    [{ JWT_SECRET: 'changeme-changeme-changeme-changeme-1234' }, 'JWT_SECRET', 'placeholder'],
+    [{ JWT_SECRET: 'a'.repeat(48) }, 'JWT_SECRET', 'placeholder'],
+    [{ JWT_SECRET_FILE: '/nonexistent/secret' }, 'JWT_SECRET', 'not both'],
+    [{ JWT_PREVIOUS_SECRETS: 'tooshort' }, 'JWT_PREVIOUS_SECRETS', 'at least 32 bytes'],
+    [{ PORT: 'http' }, 'PORT', 'positive integer'],
+    [{ PORT: '0' }, 'PORT', 'positive integer'],
+    [{ PORT: '70000' }, 'PORT', '1 to 65535'],
+    [{ ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL', 'positive integer'],
+    [{ ACCESS_TOKEN_TTL: '1.5' }, 'ACCESS_TOKEN_TTL', 'positive integer'],
+    [{ ACCESS_TOKEN_TTL: '15m' }, 'ACCESS_TOKEN_TTL', 'positive integer'],
+    [{ BANK_PUBLIC_URL: 'localhost:3000' }, 'BANK_PUBLIC_URL', 'URL'],
+    [{ RETIREMENT_PUBLIC_URL: 'not a url' }, 'RETIREMENT_PUBLIC_URL', 'URL'],
+    [{ RETIREMENT_PUBLIC_URL: 'javascript:alert(1)' }, 'RETIREMENT_PUBLIC_URL', 'URL'],
+    [{ COOKIE_SECURE: 'yes please' }, 'COOKIE_SECURE', 'true or false'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of'],
+    [{ COOKIE_DOMAIN: 'example.com; Path=/' }, 'COOKIE_DOMAIN', 'bare domain'],
+  ])('refuses %o in production, naming %s', (env, variable, problem) => {
+    const error = failureOf(() => production(env))
+    expect(error.variable).toBe(variable)
+    expect(error.message).toMatch(new RegExp(`^${variable}: `))
+    expect(error.message).toContain(problem)
+  })
+
+  it('never puts the secret in the error message', () => {
+    const error = failureOf(() => production({ JWT_SECRET: 'hunter2-is-my-password' }))
+    expect(error.message).not.toContain('hunter2')
+  })
+
+  it('reads the secret from JWT_SECRET_FILE, without its trailing newline', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sso-config-')), 'secret')
+    writeFileSync(file, `${GOOD_SECRET}\n`)
+    expect(load({ NODE_ENV: 'production', JWT_SECRET_FILE: file }).JWT_SECRET).toBe(GOOD_SECRET)
+  })
+
+  it('names JWT_SECRET_FILE when the file cannot be read', () => {
+    expect(failureOf(() => load({ NODE_ENV: 'production', JWT_SECRET_FILE: '/nonexistent/secret' })).variable).toBe(
+      'JWT_SECRET_FILE',
+    )
+  })
+})
+
+describe('readOrCreateDevelopmentSecret', () => {
+  it('creates a random secret once, readable only by its owner, and reuses it', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'sso-dev-secret-')), 'data', 'jwt-secret')
+    const first = readOrCreateDevelopmentSecret(path)
+    expect(Buffer.byteLength(first)).toBeGreaterThanOrEqual(32)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    expect(readOrCreateDevelopmentSecret(path)).toBe(first)
+    expect(readFileSync(path, 'utf8')).toBe(first)
+  })
+})
