@@ -1,3 +1,5 @@
+/// <reference types="@fastify/jwt" preserve="true" />
+/// <reference types="@fastify/cookie" preserve="true" />
 import { randomUUID } from 'node:crypto'
 import fastifyCookie from '@fastify/cookie'
 import fastifyJwt from '@fastify/jwt'

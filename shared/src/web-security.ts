@@ -1,3 +1,4 @@
+/// <reference types="@fastify/csrf-protection" preserve="true" />
 import fastifyCsrfProtection from '@fastify/csrf-protection'
 import fastifyFormbody from '@fastify/formbody'
 import fastifyHelmet from '@fastify/helmet'
