@@ -1,0 +1,353 @@
+// No Docker engine runs where these tests run, so the container setup is checked the ways that work without one:
+// docker-compose validates the file, and the invariants that make `docker compose up` work are asserted on the
+// parsed YAML and Dockerfiles. Where a piece is a program (the init script, the health checks) it is run for real.
+import { execFile, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { parse } from 'yaml'
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
+const composeText = readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8')
+// `merge` resolves the `<<: *common-environment` keys the way docker-compose does.
+const compose = parse(composeText, { merge: true }) as ComposeFile
+const serviceNames = ['bank', 'retirement'] as const
+const publicUrlVariable = { bank: 'BANK_PUBLIC_URL', retirement: 'RETIREMENT_PUBLIC_URL' } as const
+
+interface ComposeService {
+  image?: string
+  build?: { context?: string; dockerfile?: string }
+  command?: string | string[]
+  environment?: Record<string, string | number | boolean | null> | string[]
+  volumes?: (string | { type?: string; source?: string; target?: string; read_only?: boolean })[]
+  ports?: (string | number | { target?: number; published?: number | string })[]
+  depends_on?: string[] | Record<string, { condition?: string }>
+  healthcheck?: { test?: string | string[] }
+  restart?: string
+}
+interface ComposeFile {
+  services: Record<string, ComposeService>
+  volumes?: Record<string, unknown>
+}
+interface Mount {
+  source: string
+  target: string
+  readOnly: boolean
+}
+
+function service(name: string): ComposeService {
+  const found = compose.services[name]
+  if (!found) throw new Error(`docker-compose.yml has no service "${name}"`)
+  return found
+}
+
+/** Resolves `${VAR:-default}`, `${VAR-default}`, `${VAR}` and `$$` as compose does, for a given .env. */
+function interpolate(value: string, dotEnv: Record<string, string> = {}): string {
+  return value.replace(
+    /\$\$|\$\{(\w+)(?:(:?-)([^}]*))?\}/g,
+    (match, name?: string, operator?: string, fallback = '') => {
+      if (match === '$$') return '$'
+      const given = dotEnv[name as string]
+      if (operator === ':-') return given ? given : fallback
+      if (operator === '-') return given ?? fallback
+      return given ?? ''
+    },
+  )
+}
+
+/** The environment a container gets, as if started with the given .env (none by default: zero setup). */
+function environmentOf(name: string, dotEnv: Record<string, string> = {}): Record<string, string> {
+  const raw = service(name).environment ?? {}
+  const entries = Array.isArray(raw)
+    ? raw.map((entry) => [entry.split('=')[0] ?? '', entry.slice(entry.indexOf('=') + 1)] as const)
+    : Object.entries(raw).map(([key, value]) => [key, String(value ?? '')] as const)
+  return Object.fromEntries(entries.map(([key, value]) => [key, interpolate(value, dotEnv)]))
+}
+
+function mountsOf(name: string): Mount[] {
+  return (service(name).volumes ?? []).map((volume) => {
+    if (typeof volume !== 'string') {
+      return { source: volume.source ?? '', target: volume.target ?? '', readOnly: volume.read_only === true }
+    }
+    const [source = '', target = '', mode = ''] = volume.split(':')
+    return { source, target, readOnly: mode.split(',').includes('ro') }
+  })
+}
+
+/** The mount a path lives on: the deepest target that contains it. */
+function mountHolding(name: string, path: string): Mount | undefined {
+  return mountsOf(name)
+    .filter((mount) => path.startsWith(`${mount.target.replace(/\/$/, '')}/`))
+    .sort((a, b) => b.target.length - a.target.length)[0]
+}
+
+function isNamedVolume(source: string) {
+  return source in (compose.volumes ?? {})
+}
+
+function publishedPorts(name: string): { published: number; target: number }[] {
+  return (service(name).ports ?? []).map((port) => {
+    if (typeof port === 'object') return { published: Number(port.published), target: Number(port.target) }
+    const parts = String(port).split(':')
+    return { published: Number(parts.at(-2)), target: Number(parts.at(-1)) }
+  })
+}
+
+interface DockerfileStage {
+  from: string
+  instructions: { keyword: string; argument: string }[]
+}
+
+/** Splits a Dockerfile into stages of instructions, joining continuation lines and dropping comments. */
+function readDockerfile(path: string): DockerfileStage[] {
+  const logicalLines = readFileSync(join(repoRoot, path), 'utf8')
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('#'))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+  const stages: DockerfileStage[] = []
+  for (const line of logicalLines) {
+    const [, keyword = '', argument = ''] = line.match(/^(\S+)\s*(.*)$/) ?? []
+    if (keyword.toUpperCase() === 'FROM') stages.push({ from: argument, instructions: [] })
+    else stages.at(-1)?.instructions.push({ keyword: keyword.toUpperCase(), argument })
+  }
+  return stages
+}
+
+function runtimeStage(name: string): DockerfileStage {
+  const stage = readDockerfile(`services/${name}/Dockerfile`).at(-1)
+  if (!stage) throw new Error(`services/${name}/Dockerfile has no FROM`)
+  return stage
+}
+
+function lastInstruction(stage: DockerfileStage, keyword: string) {
+  return stage.instructions.filter((instruction) => instruction.keyword === keyword).at(-1)?.argument
+}
+
+/** A health-check command as argv, from compose's `[CMD, ...]` / `[CMD-SHELL, ...]` or a Dockerfile's `CMD [...]`. */
+function healthCommandArgv(test: string | string[]): string[] {
+  const [kind, ...rest] = typeof test === 'string' ? ['CMD-SHELL', test] : test
+  if (kind === 'CMD') return rest
+  if (kind === 'CMD-SHELL') return ['sh', '-c', rest.join(' ')]
+  throw new Error(`unsupported health check ${JSON.stringify(test)}`)
+}
+
+function runProgram(argv: string[], env: Record<string, string>) {
+  const [program = '', ...args] = argv
+  // Resolve `node` to this very node, as the image's PATH would resolve it to the image's.
+  const executable = program === 'node' ? process.execPath : program
+  return new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = execFile(executable, args, { env: { ...process.env, ...env }, timeout: 10_000 }, (error, _, stderr) =>
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr }),
+    )
+    child.stdin?.end()
+  })
+}
+
+/** Runs a health check against a stand-in service on a free port, answering `status` on /healthz only. */
+async function runHealthCheck(argv: string[], healthStatus: number) {
+  const requestedPaths: string[] = []
+  const server = createServer((request, response) => {
+    requestedPaths.push(request.url ?? '')
+    response.writeHead(request.url === '/healthz' ? healthStatus : 404, { 'content-type': 'application/json' })
+    response.end(JSON.stringify({ status: healthStatus === 200 ? 'ok' : 'error' }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  try {
+    const { code } = await runProgram(argv, { PORT: String(port) })
+    return { code, requestedPaths }
+  } finally {
+    await new Promise((resolve) => server.close(resolve))
+  }
+}
+
+describe('docker-compose.yml', () => {
+  it('is accepted by docker-compose config', (context) => {
+    const result = spawnSync('docker-compose', ['--file', 'docker-compose.yml', 'config', '--quiet'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    })
+    const missing = (result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT'
+    // CI installs it (.ci/run), so there a missing binary is a broken setup, not a reason to skip.
+    if (missing && process.env.CI !== 'true') {
+      context.skip('docker-compose is not installed; install the Debian package docker-compose to run this check')
+    }
+    expect(missing, 'docker-compose is not installed (CI=true): .ci/run should install docker-compose').toBe(false)
+    expect(result.stderr).toBe('')
+    expect(result.status).toBe(0)
+  })
+
+  it('gives both services the secret file that init-secret fills before they start', () => {
+    const init = environmentOf('init-secret')
+    const secretFiles = serviceNames.map((name) => environmentOf(name).JWT_SECRET_FILE)
+    expect(secretFiles[0]).toMatch(/^\//)
+    expect(secretFiles[1]).toBe(secretFiles[0])
+    const secretFile = secretFiles[0] as string
+    expect(init.SECRET_FILE, 'init-secret writes where the services read').toBe(secretFile)
+
+    const initMount = mountHolding('init-secret', secretFile)
+    expect(initMount && isNamedVolume(initMount.source), 'the secret lives on a named volume').toBe(true)
+    for (const name of serviceNames) {
+      // Setting JWT_SECRET as well as JWT_SECRET_FILE is a config error, so a user's secret reaches the file instead.
+      expect(environmentOf(name, { JWT_SECRET: 'from-dot-env' }).JWT_SECRET, name).toBeUndefined()
+      expect(mountHolding(name, secretFile), name).toEqual({ ...initMount, readOnly: true })
+      expect(service(name).depends_on, name).toMatchObject({
+        'init-secret': { condition: 'service_completed_successfully' },
+      })
+    }
+    expect(environmentOf('init-secret', { JWT_SECRET: 'from-dot-env' }).JWT_SECRET).toBe('from-dot-env')
+    expect(environmentOf('init-secret').JWT_SECRET ?? '').toBe('')
+  })
+
+  it('keeps each database on its own writable named volume', () => {
+    const sources = serviceNames.map((name) => {
+      const databasePath = environmentOf(name).DATABASE_PATH ?? ''
+      expect(databasePath, name).toMatch(/^\/.+\.sqlite$/)
+      const mount = mountHolding(name, databasePath)
+      expect(mount, `${name}: ${databasePath} is not on a volume`).toBeDefined()
+      expect(isNamedVolume(mount?.source ?? ''), `${name}: ${mount?.source} is not a declared named volume`).toBe(true)
+      expect(mount?.readOnly, name).toBe(false)
+      return mount?.source
+    })
+    expect(new Set(sources).size).toBe(serviceNames.length)
+  })
+
+  it('publishes each service on the port it listens on, the one its public URL names', () => {
+    for (const name of serviceNames) {
+      const environment = environmentOf(name)
+      const listenPort = Number(environment.PORT)
+      expect(environment.HOST, `${name} must listen beyond the container's loopback`).toBe('0.0.0.0')
+      expect(publishedPorts(name), name).toEqual([
+        { published: Number(new URL(environment[publicUrlVariable[name]] ?? '').port), target: listenPort },
+      ])
+    }
+    expect(environmentOf('bank').PORT).not.toBe(environmentOf('retirement').PORT)
+  })
+
+  it('restarts the services unless stopped, and runs init-secret once', () => {
+    for (const name of serviceNames) expect(service(name).restart, name).toBe('unless-stopped')
+    expect(service('init-secret').restart ?? 'no').toBe('no')
+  })
+
+  it('documents in .env.example every variable it reads from .env', () => {
+    const documented = readFileSync(join(repoRoot, '.env.example'), 'utf8')
+    const read = [...composeText.matchAll(/\$\{(\w+)/g)].map((match) => match[1])
+    expect(read.length).toBeGreaterThan(0)
+    for (const variable of new Set(read)) expect(documented, variable).toMatch(new RegExp(`^# ${variable}=`, 'm'))
+  })
+})
+
+describe('the init-secret script', () => {
+  const script = (service('init-secret').command as string[]).at(-1) ?? ''
+  // The script chowns the file to the services' uid, which only root may do; elsewhere that step is stubbed.
+  const runnable = `if (process.getuid() !== 0) require('node:fs').chownSync = () => {}\n${script}`
+
+  function runInit(secretFile: string, jwtSecret = '') {
+    return spawnSync(process.execPath, ['-e', runnable], {
+      env: { PATH: process.env.PATH, SECRET_FILE: secretFile, JWT_SECRET: jwtSecret },
+      encoding: 'utf8',
+    })
+  }
+
+  it('generates a secret once, keeps it, and lets a supplied one win', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'sso-secret-'))
+    try {
+      const secretFile = join(directory, 'jwt-secret')
+      expect(runInit(secretFile).status).toBe(0)
+      const generated = readFileSync(secretFile, 'utf8')
+      expect(Buffer.byteLength(generated)).toBeGreaterThanOrEqual(32)
+      expect(statSync(secretFile).mode & 0o777).toBe(0o600)
+      if (process.getuid?.() === 0) expect(statSync(secretFile).uid).toBe(1000)
+
+      expect(runInit(secretFile).status).toBe(0)
+      expect(readFileSync(secretFile, 'utf8')).toBe(generated)
+
+      const supplied = 'a-secret-the-user-chose-of-at-least-32-bytes'
+      expect(runInit(secretFile, supplied).status).toBe(0)
+      expect(readFileSync(secretFile, 'utf8')).toBe(supplied)
+      expect(statSync(secretFile).mode & 0o777).toBe(0o600)
+
+      const tooShort = runInit(secretFile, 'short')
+      expect(tooShort.status).not.toBe(0)
+      expect(tooShort.stderr).toContain('JWT_SECRET')
+      expect(readFileSync(secretFile, 'utf8')).toBe(supplied)
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
+  })
+
+  it('never prints the secret', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'sso-secret-'))
+    try {
+      const secretFile = join(directory, 'jwt-secret')
+      const supplied = 'another-secret-the-user-chose-32-bytes-long'
+      writeFileSync(secretFile, 'old')
+      const result = runInit(secretFile, supplied)
+      expect(result.status).toBe(0)
+      expect(result.stdout + result.stderr).not.toContain(supplied)
+    } finally {
+      rmSync(directory, { recursive: true, force: true })
+    }
+  })
+})
+
+describe.each(serviceNames)('the %s container', (name) => {
+  const stage = runtimeStage(name)
+
+  it('runs node services/<name>/dist/server.js from /app, the compiled server e2e starts', () => {
+    expect(service(name).build).toEqual({ context: '.', dockerfile: `services/${name}/Dockerfile` })
+    expect(service(name).command, 'compose must not override the image command').toBeUndefined()
+    expect(lastInstruction(stage, 'WORKDIR')).toBe('/app')
+    const command = JSON.parse(lastInstruction(stage, 'CMD') ?? 'null')
+    expect(command).toEqual(['node', `services/${name}/dist/server.js`])
+    // The path is the build output of src/server.ts, as e2e and `npm start` run it.
+    const tsconfig = JSON.parse(readFileSync(join(repoRoot, `services/${name}/tsconfig.json`), 'utf8'))
+    expect(tsconfig.compilerOptions).toMatchObject({ rootDir: 'src', outDir: 'dist' })
+    expect(existsSync(join(repoRoot, `services/${name}/src/server.ts`)), 'src/server.ts is missing').toBe(true)
+  })
+
+  it('runs as a non-root user, on the current LTS slim image, with its migrations', () => {
+    expect(stage.from.split(/\s+/)[0]).toBe('node:22-slim')
+    const user = lastInstruction(stage, 'USER')
+    expect(user, 'the runtime stage sets no USER').toBeDefined()
+    expect(user).not.toMatch(/^(root|0)(:|$)/)
+    const copies = stage.instructions.filter((instruction) => instruction.keyword === 'COPY')
+    expect(copies.map((copy) => copy.argument)).toContainEqual(
+      expect.stringMatching(new RegExp(`services/${name}/migrations\\s+services/${name}/migrations$`)),
+    )
+  })
+
+  const composeHealthCheck = () => healthCommandArgv(service(name).healthcheck?.test ?? [])
+  const imageHealthCheck = () => {
+    const argument = lastInstruction(stage, 'HEALTHCHECK') ?? ''
+    return JSON.parse(argument.slice(argument.indexOf('CMD ') + 4)) as string[]
+  }
+  it.each([
+    ['compose', composeHealthCheck],
+    ['Dockerfile', imageHealthCheck],
+  ])('%s health check passes only when /healthz on PORT answers 200', async (_, healthCheck) => {
+    const argv = healthCheck()
+    const healthy = await runHealthCheck(argv, 200)
+    expect(healthy.code).toBe(0)
+    expect(healthy.requestedPaths).toEqual(['/healthz'])
+    const unhealthy = await runHealthCheck(argv, 503)
+    expect(unhealthy.code).not.toBe(0)
+  })
+
+  it('health check fails when nothing listens on PORT', async () => {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    await new Promise((resolve) => server.close(resolve))
+    const { code } = await runProgram(composeHealthCheck(), { PORT: String(port) })
+    expect(code).not.toBe(0)
+  })
+})
