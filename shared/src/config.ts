@@ -30,9 +30,16 @@ export const CommonConfig = Type.Object({
   COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1 })),
   COOKIE_SECURE: Type.Boolean(),
   TRUST_PROXY: Type.Array(Type.String({ minLength: 1 })),
-  LOG_LEVEL: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
-  ),
+  // Spelled out: a union built with .map() is typed as an array, not a tuple, and its Static type becomes never.
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'),
+    Type.Literal('error'),
+    Type.Literal('warn'),
+    Type.Literal('info'),
+    Type.Literal('debug'),
+    Type.Literal('trace'),
+    Type.Literal('silent'),
+  ]),
 })
 export type CommonConfig = Static<typeof CommonConfig>
 

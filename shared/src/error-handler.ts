@@ -23,7 +23,12 @@ export function replyWithoutInternals(error: FastifyError, request: FastifyReque
   let statusCode = isTokenError ? 401 : (error.statusCode ?? 500)
   if (statusCode < 400 || statusCode > 599) statusCode = 500
 
-  if (statusCode >= 500) {
+  const retryAfterSeconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
+  if (typeof retryAfterSeconds === 'number') reply.header('retry-after', String(retryAfterSeconds))
+  // An overload answer of ours (503 SSO_BUSY) is expected, not a fault: its message is safe and it needs no alarm.
+  const isExpectedOverload = statusCode === 503 && error.code?.startsWith('SSO_')
+
+  if (statusCode >= 500 && !isExpectedOverload) {
     request.log.error({ err: error }, 'request failed')
     return reply.code(statusCode).send({ status: 'error', error: GENERIC_FAULT, code: 'SSO_INTERNAL' })
   }

@@ -34,3 +34,13 @@ export const UnsupportedMediaTypeError = createError(
 export const ConflictError = createError('SSO_CONFLICT', '%s', 409)
 /** Too many attempts; the reply carries Retry-After. */
 export const TooManyAttemptsError = createError('SSO_RATE_LIMITED', 'Too many attempts; try again in %s seconds', 429)
+/** More expensive work (password hashing) is queued than the server can do soon; the reply carries Retry-After. */
+export const ServerBusyError = createError('SSO_BUSY', 'The server is busy; try again in a moment', 503)
+
+/** Attaches the `Retry-After` the error handler sends with a 429 or 503. */
+export function withRetryAfter<E extends Error>(
+  error: E,
+  retryAfterSeconds: number,
+): E & { retryAfterSeconds: number } {
+  return Object.assign(error, { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) })
+}
