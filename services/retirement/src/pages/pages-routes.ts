@@ -1,0 +1,64 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { SignedInUser } from '@sso/shared'
+import type { FastifyReply } from 'fastify'
+import type { PlansRepository } from '../plans/plans-repository.js'
+import { parseContributionForm } from './contribution-form.js'
+import { renderPlanPage } from './plan-page.js'
+
+export interface PagesOptions {
+  plans: PlansRepository
+  bankPublicUrl: string
+  retirementPublicUrl: string
+}
+
+/** The browser half: the plan page and its form. Without a valid token the browser is sent to the bank to log in. */
+export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, options) => {
+  const { plans } = options
+  const bankPublicUrl = options.bankPublicUrl.replace(/\/+$/, '')
+  const retirementPublicUrl = options.retirementPublicUrl.replace(/\/+$/, '')
+
+  /** 303 to the bank's login, which sends the browser back here (or straight back, if its login session lives). */
+  function redirectToBankLogin(reply: FastifyReply, path: string) {
+    const returnTo = encodeURIComponent(`${retirementPublicUrl}${path}`)
+    return reply.redirect(`${bankPublicUrl}/login?return_to=${returnTo}`, 303)
+  }
+
+  function sendPlanPage(
+    reply: FastifyReply,
+    user: SignedInUser,
+    statusCode: number,
+    form: { error?: string; amount?: string } = {},
+  ) {
+    const page = renderPlanPage({
+      username: user.username,
+      plan: plans.findPlan(user.id),
+      csrfToken: reply.generateCsrf(),
+      bankPublicUrl,
+      ...form,
+    })
+    return reply.code(statusCode).type('text/html; charset=utf-8').send(page)
+  }
+
+  app.get('/', async (request, reply) => {
+    const user = await app.findSignedInUser(request)
+    if (!user) return redirectToBankLogin(reply, request.url)
+    return sendPlanPage(reply, user, 200)
+  })
+
+  app.post('/contributions', { preValidation: app.csrfProtection }, async (request, reply) => {
+    const user = await app.findSignedInUser(request)
+    // The token expired while the form was open: log in again and come back to the plan.
+    if (!user) return redirectToBankLogin(reply, '/')
+    const parsed = parseContributionForm(request.body)
+    if ('error' in parsed) {
+      const typed = (request.body as Record<string, unknown> | undefined)?.amount
+      return sendPlanPage(reply, user, 400, {
+        error: parsed.error,
+        ...(typeof typed === 'string' ? { amount: typed.slice(0, 32) } : {}),
+      })
+    }
+    plans.addContribution(user.id, parsed.amountCents)
+    // Post/redirect/get: reloading the page afterwards does not contribute twice.
+    return reply.redirect('/', 303)
+  })
+}

@@ -1,0 +1,55 @@
+import { formatCents, html, renderPage } from '@sso/shared'
+import type { Plan } from '../plans/plans-repository.js'
+
+export interface PlanPageView {
+  username: string
+  plan: Plan
+  csrfToken: string
+  bankPublicUrl: string
+  /** Shown above the form when the last contribution was refused. */
+  error?: string | undefined
+  /** What the user typed, kept when the form comes back with an error. */
+  amount?: string | undefined
+}
+
+/** The plan page: a greeting, the balance, the contribution form and the history. Every value is escaped by `html`. */
+export function renderPlanPage({ username, plan, csrfToken, bankPublicUrl, error, amount }: PlanPageView): string {
+  const rows = plan.contributions.map(
+    (contribution) => html`<tr>
+<td><time datetime="${contribution.createdAt}">${formatTimestamp(contribution.createdAt)}</time></td>
+<td class="amount">${formatCents(contribution.amountCents)}</td>
+</tr>`,
+  )
+  return renderPage(
+    'Retirement plan',
+    html`<header>
+<h1>Retirement plan</h1>
+<a href="${bankPublicUrl}/">Back to the bank</a>
+</header>
+<p id="greeting">Hello, <strong>${username}</strong>.</p>
+<p>Plan balance: <strong id="balance">${formatCents(plan.balanceCents)}</strong></p>
+<h2>Contribute</h2>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+<form method="post" action="/contributions">
+<input type="hidden" name="_csrf" value="${csrfToken}">
+<label>Amount in dollars
+<input name="amount" inputmode="decimal" autocomplete="off" required placeholder="100.00" value="${amount ?? ''}">
+</label>
+<button type="submit">Contribute</button>
+</form>
+<h2>Contributions</h2>
+${
+  rows.length > 0
+    ? html`<table>
+<thead><tr><th>Date (UTC)</th><th class="amount">Amount</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>`
+    : html`<p class="muted">No contributions yet.</p>`
+}`,
+  )
+}
+
+/** "2026-01-31T12:34:56.789Z" → "2026-01-31 12:34". */
+function formatTimestamp(isoTimestamp: string): string {
+  return isoTimestamp.slice(0, 16).replace('T', ' ')
+}

@@ -1,0 +1,32 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ErrorResponse, Ok, PublicUser } from '@sso/shared'
+import { Type } from 'typebox'
+import { MAX_CONTRIBUTION_CENTS, type PlansRepository } from './plans-repository.js'
+
+const Contribution = Type.Object({ id: Type.String(), amountCents: Type.Integer(), createdAt: Type.String() })
+const Plan = Type.Object({ balanceCents: Type.Integer(), contributions: Type.Array(Contribution) })
+const NewContribution = Type.Object(
+  { amountCents: Type.Integer({ minimum: 1, maximum: MAX_CONTRIBUTION_CENTS }) },
+  { additionalProperties: false },
+)
+
+/** The JSON API; registered in a scope that requires a valid access token, so `request.user` is always set. */
+export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansRepository }> = async (app, { plans }) => {
+  // Straight from the verified token: retirement has no users table and never asks the bank.
+  app.get('/api/me', { schema: { response: { 200: Ok(PublicUser), 401: ErrorResponse } } }, async (request) => {
+    return { status: 'ok', data: { id: request.user.id, username: request.user.username } } as const
+  })
+
+  app.get('/api/plan', { schema: { response: { 200: Ok(Plan), 401: ErrorResponse } } }, async (request) => {
+    return { status: 'ok', data: plans.findPlan(request.user.id) } as const
+  })
+
+  app.post(
+    '/api/plan/contributions',
+    { schema: { body: NewContribution, response: { 201: Ok(Contribution), 400: ErrorResponse, 401: ErrorResponse } } },
+    async (request, reply) => {
+      const contribution = plans.addContribution(request.user.id, request.body.amountCents)
+      return reply.code(201).send({ status: 'ok', data: contribution })
+    },
+  )
+}
