@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import {
   createKeyring,
   HealthResponse,
@@ -32,9 +32,9 @@ export async function buildApp(config: RetirementConfig) {
     // Without named proxies, X-Forwarded-For is ignored and the socket's address is the client's.
     trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
     bodyLimit: bodyLimitBytes,
-    // Inputs are taken as sent: "100" is not a number of cents, and an unknown field is an error, not ignored.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
+  // TypeBox's own checker, as in the bank: "100" is not a number of cents, and an unknown field is a 400, not ignored.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
 
   const db = openDatabase(config.DATABASE_PATH, migrationsDir)
   app.addHook('onClose', async () => db.close())
