@@ -1,0 +1,25 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { App } from './app.js'
+import { buildTestApp } from './test-app.js'
+
+let app: App
+beforeEach(async () => {
+  app = await buildTestApp()
+})
+afterEach(async () => {
+  await app.close()
+})
+
+describe('the bank app', () => {
+  it('answers /healthz once the database is open', async () => {
+    const response = await app.inject({ url: '/healthz' })
+    expect(response.statusCode).toBe(200)
+    expect(response.json()).toEqual({ status: 'ok' })
+  })
+
+  it('answers unknown paths with a 404 in the error shape', async () => {
+    const response = await app.inject({ url: '/api/nothing-here' })
+    expect(response.statusCode).toBe(404)
+    expect(response.json()).toMatchObject({ status: 'error', code: 'SSO_NOT_FOUND' })
+  })
+})

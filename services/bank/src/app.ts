@@ -1,0 +1,115 @@
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import fastifyRateLimit from '@fastify/rate-limit'
+import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import {
+  createKeyring,
+  HealthResponse,
+  openDatabase,
+  replyNotFound,
+  replyWithoutInternals,
+  ssoAuth,
+  TooManyAttemptsError,
+  webSecurity,
+  withRetryAfter,
+} from '@sso/shared'
+import Fastify from 'fastify'
+import { createAccountsRepository } from './accounts/accounts-repository.js'
+import { accountsRoutes } from './accounts/accounts-routes.js'
+import type { BankConfig } from './config.js'
+import { createAuthenticator } from './identity/authenticate.js'
+import { loginRoutes } from './identity/login-routes.js'
+import { createLoginThrottle } from './identity/login-throttle.js'
+import { meRoutes } from './identity/me-routes.js'
+import { createPasswordHasher } from './identity/password.js'
+import { registerRoutes } from './identity/register-routes.js'
+import { createRegistration } from './identity/registration.js'
+import { createUsersRepository } from './identity/users-repository.js'
+import { createWorkLimiter } from './identity/work-limiter.js'
+import { createLoginSessions } from './sessions/login-sessions.js'
+import { refreshRoutes } from './sessions/refresh-routes.js'
+import { createSessionsRepository } from './sessions/sessions-repository.js'
+
+// Resolved from this file, so it works from src/ (tests) and dist/ (the built server) alike.
+const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url))
+// Credentials and tokens are all that is ever posted; anything bigger is a mistake or an attack (413).
+const BODY_LIMIT_BYTES = 16 * 1024
+// The contract's login limit: at most 10 consecutive failures per username within 15 minutes.
+const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
+// argon2 runs on libuv's thread pool; more hashes at once than cores only adds memory and latency. Beyond the
+// queue (about a second of work), sign-ins get a quick 503 with Retry-After instead of a slow timeout.
+const PASSWORD_WORK_CONCURRENCY = availableParallelism()
+const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
+
+/** The bank: users, passwords, login sessions and accounts. Registers everything in boot order; never listens. */
+export async function buildApp(config: BankConfig) {
+  const app = Fastify({
+    logger: {
+      level: config.LOG_LEVEL,
+      // Tokens and secrets never reach a log, whatever a future serializer or debug line includes.
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+        censor: '[redacted]',
+      },
+    },
+    // The client address (rate limits, logs) comes from X-Forwarded-For only when sent by a proxy we were told of.
+    trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
+    bodyLimit: BODY_LIMIT_BYTES,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  // TypeBox's own checker: no type coercion and no silent removal of unknown properties (both are 400s).
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setErrorHandler(replyWithoutInternals)
+  app.setNotFoundHandler(replyNotFound)
+
+  const db = openDatabase(config.DATABASE_PATH, MIGRATIONS_DIR)
+  app.addHook('onClose', async () => db.close())
+
+  const cookies = { secure: config.COOKIE_SECURE, domain: config.COOKIE_DOMAIN }
+  await app.register(ssoAuth, {
+    keyring: createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS),
+    audience: 'bank',
+    cookies,
+    issuing: { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL },
+  })
+  await app.register(webSecurity, {
+    serviceName: 'bank',
+    publicUrls: [config.BANK_PUBLIC_URL, config.RETIREMENT_PUBLIC_URL],
+    cookies,
+  })
+  // Only the routes that name a limit (login, sign-up) are limited.
+  await app.register(fastifyRateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, { ttl }) =>
+      withRetryAfter(new TooManyAttemptsError(String(Math.ceil(ttl / 1000))), ttl / 1000),
+  })
+
+  const users = createUsersRepository(db)
+  const accounts = createAccountsRepository(db)
+  const sessions = createSessionsRepository(db, { refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL })
+  const passwords = createPasswordHasher(
+    createWorkLimiter({ concurrency: PASSWORD_WORK_CONCURRENCY, maxQueued: PASSWORD_WORK_MAX_QUEUED }),
+  )
+  const authenticate = createAuthenticator({
+    users,
+    passwords,
+    throttle: createLoginThrottle(db, LOGIN_FAILURE_LIMITS),
+  })
+  const register = createRegistration({ db, users, accounts, passwords })
+  const loginSessions = createLoginSessions({ sessions, users })
+
+  const checkDatabase = db.prepare('SELECT 1')
+  app.get('/healthz', { schema: { response: { 200: HealthResponse } } }, async () => {
+    checkDatabase.get()
+    return { status: 'ok' as const }
+  })
+  await app.register(registerRoutes, { register })
+  await app.register(loginRoutes, { authenticate, loginSessions })
+  await app.register(refreshRoutes, { loginSessions })
+  await app.register(async function signedIn(scope) {
+    scope.addHook('onRequest', scope.requireSession) // every route below needs a valid access token
+    await scope.register(meRoutes)
+    await scope.register(accountsRoutes, { accounts })
+  })
+  return app
+}
+export type App = Awaited<ReturnType<typeof buildApp>>

@@ -1,0 +1,69 @@
+import { ConfigError } from '@sso/shared'
+import { describe, expect, it } from 'vitest'
+import { loadBankConfig } from './config.js'
+
+const goodSecret = 'Jq8vWmZ3xR0tLp7yNc2bKd5hGf9sAe4uTz6oYi1wXn8='
+
+function loadError(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadBankConfig(env)
+  } catch (error) {
+    if (error instanceof ConfigError) return error
+    throw error
+  }
+  throw new Error('the config loaded')
+}
+
+describe('loadBankConfig', () => {
+  it('applies the bank defaults', () => {
+    const config = loadBankConfig({ NODE_ENV: 'production', JWT_SECRET: goodSecret })
+    expect(config).toMatchObject({
+      PORT: 3000,
+      HOST: '127.0.0.1',
+      DATABASE_PATH: 'data/bank.sqlite',
+      ACCESS_TOKEN_TTL: 900,
+      REFRESH_TOKEN_TTL: 604_800,
+      COOKIE_SECURE: true,
+      TRUST_PROXY: [],
+    })
+  })
+
+  it('reads the token lifetimes as positive integers', () => {
+    const config = loadBankConfig({ JWT_SECRET: goodSecret, ACCESS_TOKEN_TTL: '60', REFRESH_TOKEN_TTL: '3600' })
+    expect(config).toMatchObject({ ACCESS_TOKEN_TTL: 60, REFRESH_TOKEN_TTL: 3600 })
+  })
+
+  it.each(['0', '-5', '1.5', '15m', '1e3'])('refuses ACCESS_TOKEN_TTL=%s naming the variable', (value) => {
+    expect(loadError({ JWT_SECRET: goodSecret, ACCESS_TOKEN_TTL: value }).variable).toBe('ACCESS_TOKEN_TTL')
+  })
+
+  it('refuses a REFRESH_TOKEN_TTL that is not a positive integer', () => {
+    expect(loadError({ JWT_SECRET: goodSecret, REFRESH_TOKEN_TTL: 'forever' }).variable).toBe('REFRESH_TOKEN_TTL')
+  })
+
+  it.each([
+    ['missing', {}],
+    ['shorter than 32 bytes', { JWT_SECRET: 'x7Kp2mQ9vLr4' }],
+    ['a placeholder', { JWT_SECRET: 'changeme' }],
+    ['a long placeholder', { JWT_SECRET: 'changemechangemechangemechangeme' }],
+  ])('refuses a JWT_SECRET that is %s in production, naming JWT_SECRET', (_case, env) => {
+    const error = loadError({ NODE_ENV: 'production', ...env })
+    expect(error.variable).toBe('JWT_SECRET')
+    expect(error.message).toMatch(/^JWT_SECRET: /)
+  })
+
+  it('never echoes the secret in the error', () => {
+    const secret = 'short-but-secret'
+    expect(loadError({ NODE_ENV: 'production', JWT_SECRET: secret }).message).not.toContain(secret)
+  })
+
+  it('refuses a malformed public URL naming it', () => {
+    const error = loadError({ JWT_SECRET: goodSecret, RETIREMENT_PUBLIC_URL: 'localhost:3001' })
+    expect(error.variable).toBe('RETIREMENT_PUBLIC_URL')
+  })
+
+  it('honours COOKIE_SECURE=false in production', () => {
+    const config = loadBankConfig({ NODE_ENV: 'production', JWT_SECRET: goodSecret, COOKIE_SECURE: 'false' })
+    expect(config.COOKIE_SECURE).toBe(false)
+  })
+})

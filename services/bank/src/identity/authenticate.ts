@@ -1,0 +1,29 @@
+import { InvalidCredentialsError, TooManyAttemptsError, withRetryAfter } from '@sso/shared'
+import type { Credentials } from './credentials.js'
+import type { LoginThrottle } from './login-throttle.js'
+import { type PasswordHasher, UNUSABLE_HASH } from './password.js'
+import type { User, UsersRepository } from './users-repository.js'
+
+interface AuthenticatorDependencies {
+  users: UsersRepository
+  throttle: LoginThrottle
+  passwords: PasswordHasher
+}
+
+/** Checks a username and password, for the JSON login and the login form alike. */
+export function createAuthenticator({ users, throttle, passwords }: AuthenticatorDependencies) {
+  return async function authenticate({ username, password }: Credentials): Promise<User> {
+    // Counted before the password is checked: a locked username answers 429 even to the right password.
+    const attempt = throttle.countAttempt(username)
+    if (!attempt.allowed) {
+      throw withRetryAfter(new TooManyAttemptsError(String(attempt.retryAfterSeconds)), attempt.retryAfterSeconds)
+    }
+    const user = users.findByUsername(username)
+    // Hash even for unknown usernames so response time doesn't reveal which accounts exist.
+    const passwordMatches = await passwords.verify(user?.passwordHash ?? UNUSABLE_HASH, password)
+    if (!user || !passwordMatches) throw new InvalidCredentialsError()
+    throttle.clearFailures(username)
+    return user
+  }
+}
+export type Authenticate = ReturnType<typeof createAuthenticator>

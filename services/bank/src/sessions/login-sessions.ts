@@ -1,0 +1,62 @@
+import { REFRESH_TOKEN_COOKIE } from '@sso/shared'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { UsersRepository } from '../identity/users-repository.js'
+import type { LoginSession, SessionsRepository } from './sessions-repository.js'
+
+export interface SignedIn {
+  user: { id: string; username: string }
+  accessToken: string
+}
+
+/** Login sessions as the browser sees them: a session in the database, its two cookies on the reply. */
+export function createLoginSessions({ sessions, users }: { sessions: SessionsRepository; users: UsersRepository }) {
+  function setRefreshCookie(reply: FastifyReply, refreshToken: string, session: LoginSession) {
+    // The cookie dies with the session: rotation never extends a session's absolute lifetime.
+    reply.setRefreshTokenCookie(refreshToken, Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000)))
+  }
+
+  return {
+    /** Opens a login session for a user who just proved who they are; sets both cookies. */
+    async start(request: FastifyRequest, reply: FastifyReply, user: SignedIn['user']): Promise<SignedIn> {
+      const { session, refreshToken } = sessions.open(user.id, request.headers['user-agent'])
+      setRefreshCookie(reply, refreshToken, session)
+      const accessToken = await reply.issueAccessToken(user, session.id)
+      return { user: { id: user.id, username: user.username }, accessToken }
+    },
+
+    /**
+     * Continues the session of the refresh cookie: rotates the refresh token and renews both cookies. Null (and
+     * the cookies cleared) when there is no live session behind it.
+     */
+    async resume(request: FastifyRequest, reply: FastifyReply): Promise<SignedIn | null> {
+      const presented = request.cookies[REFRESH_TOKEN_COOKIE]
+      if (!presented) return null
+      const rotation = sessions.rotate(presented)
+      if (rotation.outcome === 'reused') {
+        request.log.warn(
+          { sessionId: rotation.sessionId },
+          'a rotated refresh token was presented again: session revoked',
+        )
+      }
+      const user = rotation.outcome === 'rotated' ? users.findById(rotation.session.userId) : undefined
+      if (rotation.outcome !== 'rotated' || !user) {
+        reply.clearLoginCookies()
+        return null
+      }
+      setRefreshCookie(reply, rotation.refreshToken, rotation.session)
+      const accessToken = await reply.issueAccessToken(user, rotation.session.id)
+      return { user: { id: user.id, username: user.username }, accessToken }
+    },
+
+    /** Logout: revokes the session of the refresh cookie and of the access token, and clears both cookies. */
+    async end(request: FastifyRequest, reply: FastifyReply) {
+      const presented = request.cookies[REFRESH_TOKEN_COOKIE]
+      if (presented) sessions.revokeByRefreshToken(presented)
+      // API clients may hold only an access token; its `sid` names the session to end.
+      const signedIn = await request.server.findSignedInUser(request)
+      if (signedIn) sessions.revokeSession(signedIn.sessionId, signedIn.id)
+      reply.clearLoginCookies()
+    },
+  }
+}
+export type LoginSessions = ReturnType<typeof createLoginSessions>

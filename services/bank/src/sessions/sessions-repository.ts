@@ -1,0 +1,101 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import type { Database } from '@sso/shared'
+
+export interface LoginSession {
+  /** The access tokens' `sid`. */
+  id: string
+  userId: string
+  /** Milliseconds since the epoch: login time + REFRESH_TOKEN_TTL, whatever rotations happen in between. */
+  expiresAt: number
+}
+
+/** What presenting a refresh token led to. */
+export type Rotation =
+  | { outcome: 'rotated'; session: LoginSession; refreshToken: string }
+  /** The token was already rotated away from: someone else holds the session's tokens, so it is now revoked. */
+  | { outcome: 'reused'; sessionId: string }
+  /** Unknown, expired or revoked. */
+  | { outcome: 'invalid' }
+
+// 32 random bytes (256 bits) in base64url without padding: always 43 characters.
+const REFRESH_TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/
+
+/** Refresh tokens are looked up by hash, so a leaked database holds nothing that can be presented. */
+function hashRefreshToken(refreshToken: string): Buffer {
+  return createHash('sha256').update(refreshToken).digest()
+}
+
+function newRefreshToken(): string {
+  return randomBytes(32).toString('base64url')
+}
+
+/** Login sessions and their refresh tokens. */
+export function createSessionsRepository(db: Database, { refreshTokenTtlSeconds }: { refreshTokenTtlSeconds: number }) {
+  const insert = db.prepare<[string, string, Buffer, number, number, number, string | null]>(`
+    INSERT INTO login_sessions (id, user_id, refresh_token_hash, created_at, last_used_at, expires_at, user_agent)
+    VALUES (?, ?, ?, ?, ?, ?, ?)`)
+  // The compare-and-swap of rotation: of two requests presenting the same token, exactly one matches.
+  const rotate = db.prepare<{ presented: Buffer; next: Buffer; now: number }, LoginSession>(`
+    UPDATE login_sessions SET refresh_token_hash = @next, last_used_at = @now
+    WHERE refresh_token_hash = @presented AND revoked_at IS NULL AND expires_at > @now
+    RETURNING id, user_id AS userId, expires_at AS expiresAt`)
+  const retire = db.prepare<[Buffer, string, number]>(
+    'INSERT INTO retired_refresh_tokens (token_hash, session_id, retired_at) VALUES (?, ?, ?)',
+  )
+  const selectRetired = db.prepare<[Buffer], { sessionId: string }>(
+    'SELECT session_id AS sessionId FROM retired_refresh_tokens WHERE token_hash = ?',
+  )
+  const revokeById = db.prepare<[number, string]>(
+    'UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+  )
+  const revokeForUser = db.prepare<[number, string, string]>(
+    'UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL',
+  )
+  const revokeByToken = db.prepare<{ hash: Buffer; now: number }, { id: string }>(`
+    UPDATE login_sessions SET revoked_at = @now
+    WHERE revoked_at IS NULL AND (
+      refresh_token_hash = @hash OR id = (SELECT session_id FROM retired_refresh_tokens WHERE token_hash = @hash)
+    )
+    RETURNING id`)
+
+  const rotateAndRetire = db.transaction((presented: Buffer, next: Buffer, now: number) => {
+    const session = rotate.get({ presented, next, now })
+    if (session) retire.run(presented, session.id, now)
+    return session
+  })
+
+  return {
+    /** Starts a login session; the refresh token is returned once and only its hash is kept. */
+    open(userId: string, userAgent: string | undefined): { session: LoginSession; refreshToken: string } {
+      const now = Date.now()
+      const refreshToken = newRefreshToken()
+      const session = { id: randomUUID(), userId, expiresAt: now + refreshTokenTtlSeconds * 1000 }
+      insert.run(session.id, userId, hashRefreshToken(refreshToken), now, now, session.expiresAt, userAgent ?? null)
+      return { session, refreshToken }
+    },
+
+    /** Swaps a live refresh token for a new one; presenting a retired token revokes the whole session. */
+    rotate(presentedToken: string): Rotation {
+      if (!REFRESH_TOKEN_PATTERN.test(presentedToken)) return { outcome: 'invalid' }
+      const presented = hashRefreshToken(presentedToken)
+      const refreshToken = newRefreshToken()
+      const now = Date.now()
+      const session = rotateAndRetire(presented, hashRefreshToken(refreshToken), now)
+      if (session) return { outcome: 'rotated', session, refreshToken }
+      const retired = selectRetired.get(presented)
+      if (!retired) return { outcome: 'invalid' }
+      revokeById.run(now, retired.sessionId)
+      return { outcome: 'reused', sessionId: retired.sessionId }
+    },
+
+    /** Logout by the refresh cookie (current or retired token); returns the revoked session's id, if any. */
+    revokeByRefreshToken(presentedToken: string): string | undefined {
+      if (!REFRESH_TOKEN_PATTERN.test(presentedToken)) return undefined
+      return revokeByToken.get({ hash: hashRefreshToken(presentedToken), now: Date.now() })?.id
+    },
+
+    /** Logout by an access token's `sid`, for clients that hold no refresh cookie; only the user's own session. */
+    revokeSession: (sessionId: string, userId: string) => revokeForUser.run(Date.now(), sessionId, userId).changes > 0,
+  }
+}
+export type SessionsRepository = ReturnType<typeof createSessionsRepository>
