@@ -43,16 +43,26 @@ async function webSecurityPlugin(app: FastifyInstance, { serviceName, publicUrls
     cookieOpts: { path: '/', sameSite: 'strict', httpOnly: true, secure: cookies.secure },
   })
   app.addHook('onRequest', createApiRequestGuard(origins))
+  // app.close() (SIGTERM) reaps idle connections once; a keep-alive connection whose request is still in flight
+  // would stay open after its answer for keepAliveTimeout (72 s) and hold the shutdown past its grace period.
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   // Pages and API answers are all per-user; no shared cache or back button may keep them.
   app.addHook('onSend', async (request, reply) => {
     if (request.url !== '/assets/app.css') reply.header('cache-control', 'no-store')
+    if (closing) reply.header('connection', 'close')
   })
   app.get('/assets/app.css', async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET),
   )
 }
 
-/** Security headers (CSP), form bodies, CSRF tokens for forms, the JSON API's CSRF rule and `no-store`. */
+/**
+ * Security headers (CSP), form bodies, CSRF tokens for forms, the JSON API's CSRF rule, `no-store`, and
+ * `Connection: close` on answers sent during shutdown.
+ */
 export const webSecurity = fp(webSecurityPlugin, {
   name: 'sso-web-security',
   fastify: '5.x',
