@@ -1,0 +1,231 @@
+// Starts the built services as real processes, exactly as their containers do (`node services/*/dist/server.js`,
+// configured by environment only), on free ports with throwaway SQLite files. `npm test` builds first; this file
+// never builds anything.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export type ServiceName = 'bank' | 'retirement'
+/** Environment overrides; `undefined` removes a variable the harness would otherwise set (e.g. JWT_SECRET). */
+export type EnvOverrides = Record<string, string | undefined>
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const healthTimeoutMs = 15_000
+const healthPollIntervalMs = 50
+const stopTimeoutMs = 15_000
+const maxOutputLines = 2_000
+
+/** The secret every service gets unless a test says otherwise: 48 random-looking bytes, like `openssl rand`. */
+export const E2E_SECRET = 'e2e-5Jq9wLr2Xv8Tz1Kc4Nb7Hm3Pd6Fs0Ga9Ye2Uo5Ii8Ww1Qq4Rr'
+
+/** A free TCP port on the loopback interface, found by letting the OS pick one and releasing it. */
+export async function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))))
+    })
+  })
+}
+
+/** One running service process and everything it printed. */
+export class ServiceProcess {
+  readonly output: string[] = []
+  private exitCode: Promise<number | null>
+  private exited = false
+
+  constructor(
+    readonly name: ServiceName,
+    readonly url: string,
+    private readonly child: ChildProcess,
+  ) {
+    const collect = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line) this.output.push(line)
+      }
+      if (this.output.length > maxOutputLines) this.output.splice(0, this.output.length - maxOutputLines)
+    }
+    child.stdout?.on('data', collect)
+    child.stderr?.on('data', collect)
+    this.exitCode = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        this.exited = true
+        if (signal) this.output.push(`[e2e] ${name} ended by ${signal}`)
+        resolve(code)
+      })
+      child.on('error', (error) => {
+        this.output.push(`[e2e] could not start ${name}: ${error.message}`)
+        this.exited = true
+        resolve(null)
+      })
+    })
+  }
+
+  get isRunning() {
+    return !this.exited
+  }
+
+  /** The last lines the service printed, for an assertion message. */
+  describe(lines = 30): string {
+    return `--- ${this.name} output (last ${lines} lines) ---\n${this.output.slice(-lines).join('\n')}`
+  }
+
+  /** Polls `/healthz` until it answers 200; fails early if the process exits, and after a bounded time. */
+  async waitUntilHealthy(): Promise<void> {
+    const deadline = Date.now() + healthTimeoutMs
+    while (Date.now() < deadline) {
+      if (this.exited) throw new Error(`${this.name} exited during start-up\n${this.describe()}`)
+      try {
+        const response = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1_000) })
+        if (response.status === 200) return
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, healthPollIntervalMs))
+    }
+    throw new Error(`${this.name} was not healthy within ${healthTimeoutMs} ms\n${this.describe()}`)
+  }
+
+  /** Sends a signal (SIGTERM by default) and resolves with the exit code; SIGKILL after a bounded wait. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (!this.exited) this.child.kill(signal)
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, stopTimeoutMs, 'timeout').unref())
+    const result = await Promise.race([this.exitCode, timeout])
+    if (result !== 'timeout') return result
+    this.output.push(`[e2e] ${this.name} did not exit within ${stopTimeoutMs} ms of ${signal}; killing it`)
+    this.child.kill('SIGKILL')
+    await this.exitCode
+    return null
+  }
+}
+
+export interface StartOptions {
+  /** Overrides for both services. */
+  env?: EnvOverrides
+  bankEnv?: EnvOverrides
+  retirementEnv?: EnvOverrides
+}
+
+/** The two services, their shared temp folder and ports, started once per test file. */
+export class Services {
+  private readonly processes = new Map<ServiceName, ServiceProcess>()
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly ports: Record<ServiceName, number>,
+    private options: StartOptions,
+  ) {}
+
+  /** Starts both services and waits until both are healthy. */
+  static async start(options: StartOptions = {}): Promise<Services> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'bank-sso-e2e-'))
+    const ports = { bank: await findFreePort(), retirement: await findFreePort() }
+    const services = new Services(dataDir, ports, options)
+    try {
+      await Promise.all([services.launch('bank'), services.launch('retirement')])
+    } catch (error) {
+      await services.stopAll()
+      throw error
+    }
+    return services
+  }
+
+  /** Public URLs use `localhost`, as a browser would, so one cookie jar reaches both ports. */
+  get bankUrl() {
+    return `http://localhost:${this.ports.bank}`
+  }
+  get retirementUrl() {
+    return `http://localhost:${this.ports.retirement}`
+  }
+
+  get bank(): ServiceProcess {
+    return this.get('bank')
+  }
+  get retirement(): ServiceProcess {
+    return this.get('retirement')
+  }
+
+  private get(name: ServiceName): ServiceProcess {
+    const service = this.processes.get(name)
+    if (!service) throw new Error(`${name} is not running`)
+    return service
+  }
+
+  /** The environment a service starts with: production rules, plain http, nothing inherited but PATH. */
+  environment(name: ServiceName, overrides: EnvOverrides = {}): NodeJS.ProcessEnv {
+    const env: EnvOverrides = {
+      PATH: process.env.PATH,
+      NODE_ENV: 'production',
+      // Plain http on localhost: Secure cookies would never come back, so turn it off as a proxy setup would.
+      COOKIE_SECURE: 'false',
+      HOST: '127.0.0.1',
+      PORT: String(this.ports[name]),
+      JWT_SECRET: E2E_SECRET,
+      DATABASE_PATH: join(this.dataDir, `${name}.sqlite`),
+      BANK_PUBLIC_URL: this.bankUrl,
+      RETIREMENT_PUBLIC_URL: this.retirementUrl,
+      LOG_LEVEL: 'info',
+      ...this.options.env,
+      ...(name === 'bank' ? this.options.bankEnv : this.options.retirementEnv),
+      ...overrides,
+    }
+    return Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined))
+  }
+
+  private async launch(name: ServiceName, overrides: EnvOverrides = {}): Promise<ServiceProcess> {
+    const child = spawn(process.execPath, [join('services', name, 'dist', 'server.js')], {
+      cwd: repoRoot,
+      env: this.environment(name, overrides),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const service = new ServiceProcess(name, `http://127.0.0.1:${this.ports[name]}`, child)
+    this.processes.set(name, service)
+    await service.waitUntilHealthy()
+    return service
+  }
+
+  /** Stops one service (SIGTERM) and starts it again on the same port and database, with new overrides. */
+  async restart(name: ServiceName, overrides: EnvOverrides = {}): Promise<number | null> {
+    const exitCode = await this.get(name).stop()
+    await this.launch(name, overrides)
+    return exitCode
+  }
+
+  /** Replaces the overrides both services start with from now on, and restarts both. */
+  async restartAll(options: StartOptions): Promise<void> {
+    this.options = options
+    await Promise.all([this.restart('bank'), this.restart('retirement')])
+  }
+
+  /** Stops one service and leaves it stopped; resolves with its exit code. */
+  async stopOne(name: ServiceName): Promise<number | null> {
+    return this.get(name).stop()
+  }
+
+  /** Starts a service that was stopped with {@link stopOne}. */
+  async startOne(name: ServiceName, overrides: EnvOverrides = {}): Promise<void> {
+    if (this.processes.get(name)?.isRunning) throw new Error(`${name} is already running`)
+    await this.launch(name, overrides)
+  }
+
+  /** SIGTERM to both, then the temp folder goes; resolves with each exit code. */
+  async stopAll(): Promise<Record<ServiceName, number | null | undefined>> {
+    const codes = await Promise.all(
+      (['bank', 'retirement'] as const).map(async (name) => [name, await this.processes.get(name)?.stop()] as const),
+    )
+    rmSync(this.dataDir, { recursive: true, force: true })
+    return Object.fromEntries(codes) as Record<ServiceName, number | null | undefined>
+  }
+
+  /** Both services' recent output, for a failing assertion. */
+  describe(): string {
+    return [...this.processes.values()].map((service) => service.describe()).join('\n')
+  }
+}
