@@ -26,6 +26,7 @@ import { registerRoutes } from './identity/register-routes.js'
 import { createRegistration } from './identity/registration.js'
 import { createUsersRepository } from './identity/users-repository.js'
 import { createWorkLimiter } from './identity/work-limiter.js'
+import { pagesRoutes } from './pages/pages-routes.js'
 import { createLoginSessions } from './sessions/login-sessions.js'
 import { refreshRoutes } from './sessions/refresh-routes.js'
 import { createSessionsRepository } from './sessions/sessions-repository.js'
@@ -109,6 +110,13 @@ export async function buildApp(config: BankConfig) {
     scope.addHook('onRequest', scope.requireSession) // every route below needs a valid access token
     await scope.register(meRoutes)
     await scope.register(accountsRoutes, { accounts })
+  })
+  await app.register(pagesRoutes, {
+    authenticate,
+    register,
+    loginSessions,
+    accounts,
+    publicUrls: { bank: config.BANK_PUBLIC_URL, retirement: config.RETIREMENT_PUBLIC_URL },
   })
   return app
 }

@@ -1,0 +1,143 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { replyWithoutInternals } from '@sso/shared'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { type Static, Type } from 'typebox'
+import type { AccountsRepository } from '../accounts/accounts-repository.js'
+import { LOGINS_PER_ADDRESS, SIGN_UPS_PER_ADDRESS } from '../identity/address-limits.js'
+import type { Authenticate } from '../identity/authenticate.js'
+import { type Credentials, checkCredentials } from '../identity/credentials.js'
+import type { Register } from '../identity/registration.js'
+import type { LoginSessions } from '../sessions/login-sessions.js'
+import { resolveReturnTo } from './return-to.js'
+import { type FormView, renderDashboard, renderExpiredFormPage, renderLoginPage, renderRegisterPage } from './views.js'
+
+export interface PagesOptions {
+  authenticate: Authenticate
+  register: Register
+  loginSessions: LoginSessions
+  accounts: AccountsRepository
+  publicUrls: { bank: string; retirement: string }
+}
+
+// A repeated parameter arrives as an array; `resolveReturnTo` treats anything but one string as absent.
+const ReturnToQuery = Type.Object({ return_to: Type.Optional(Type.Unknown()) })
+// Loose on purpose: whatever the browser sent, the form comes back with a sentence, not a JSON error.
+const CredentialsForm = Type.Object({
+  username: Type.Optional(Type.Unknown()),
+  password: Type.Optional(Type.Unknown()),
+  return_to: Type.Optional(Type.Unknown()),
+})
+type CredentialsForm = Static<typeof CredentialsForm>
+
+/** An expected failure of ours (bad credentials, taken name, rate limit, busy) that a form can show as it is. */
+function asFormError(error: unknown): (FastifyError & { retryAfterSeconds?: number }) | undefined {
+  const candidate = error as Partial<FastifyError>
+  const isShowable = candidate.statusCode !== undefined && (candidate.statusCode < 500 || candidate.statusCode === 503)
+  return candidate.code?.startsWith('SSO_') && isShowable ? (error as FastifyError) : undefined
+}
+
+function sendHtml(reply: FastifyReply, statusCode: number, page: string) {
+  return reply.code(statusCode).type('text/html; charset=utf-8').send(page)
+}
+
+/** The server-rendered half of the bank: login, sign-up, the dashboard and logout. */
+export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, options) => {
+  const { authenticate, register, loginSessions, accounts, publicUrls } = options
+
+  // A form without a valid CSRF token gets a page, not JSON; everything else is handled as everywhere.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
+      return sendHtml(reply, 403, renderExpiredFormPage())
+    }
+    return replyWithoutInternals(error, request, reply)
+  })
+
+  /** The user of a valid access token, or else of a valid refresh cookie (rotated, both cookies renewed). */
+  async function findOrResumeSession(request: FastifyRequest, reply: FastifyReply) {
+    const signedIn = await app.findSignedInUser(request)
+    if (signedIn) return { id: signedIn.id, username: signedIn.username }
+    // An expired access token must never show a login form while the login session lives.
+    return (await loginSessions.resume(request, reply))?.user ?? null
+  }
+
+  /**
+   * Runs the form's action on valid credentials; on failure shows the form again with the error and the username
+   * as typed, with the status the JSON API would answer (400, 401, 409, 429 with Retry-After).
+   */
+  async function handleCredentialsForm(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    form: CredentialsForm,
+    renderForm: (view: FormView) => string,
+    signIn: (credentials: Credentials) => Promise<{ id: string; username: string }>,
+  ) {
+    const { username, password, return_to } = form
+    const returnTo = resolveReturnTo(return_to, publicUrls)
+    const typedUsername = typeof username === 'string' ? username : ''
+    const showForm = (statusCode: number, error: string) =>
+      sendHtml(
+        reply,
+        statusCode,
+        renderForm({ csrfToken: reply.generateCsrf(), returnTo, username: typedUsername, error }),
+      )
+
+    const checked = checkCredentials(typedUsername, typeof password === 'string' ? password : '')
+    if (checked.problem !== undefined) return showForm(400, checked.problem)
+    let user: { id: string; username: string }
+    try {
+      user = await signIn(checked.credentials)
+    } catch (error) {
+      const formError = asFormError(error)
+      if (!formError) throw error
+      if (formError.retryAfterSeconds !== undefined) reply.header('retry-after', String(formError.retryAfterSeconds))
+      return showForm(formError.statusCode ?? 400, formError.message)
+    }
+    await loginSessions.start(request, reply, user)
+    return reply.redirect(returnTo, 303)
+  }
+
+  app.get('/', async (request, reply) => {
+    const user = await findOrResumeSession(request, reply)
+    if (!user) return reply.redirect('/login', 303)
+    const page = renderDashboard({
+      username: user.username,
+      accounts: accounts.listForUser(user.id),
+      retirementUrl: publicUrls.retirement,
+      csrfToken: reply.generateCsrf(),
+    })
+    return sendHtml(reply, 200, page)
+  })
+
+  app.get('/login', { schema: { querystring: ReturnToQuery } }, async (request, reply) => {
+    const returnTo = resolveReturnTo(request.query.return_to, publicUrls)
+    // Single sign-on: a browser that is still signed in goes straight back to where it came from.
+    if (await findOrResumeSession(request, reply)) return reply.redirect(returnTo, 303)
+    return sendHtml(reply, 200, renderLoginPage({ csrfToken: reply.generateCsrf(), returnTo }))
+  })
+
+  app.post(
+    '/login',
+    { config: { rateLimit: LOGINS_PER_ADDRESS }, preValidation: app.csrfProtection, schema: { body: CredentialsForm } },
+    (request, reply) => handleCredentialsForm(request, reply, request.body, renderLoginPage, authenticate),
+  )
+
+  app.get('/register', { schema: { querystring: ReturnToQuery } }, async (request, reply) => {
+    const returnTo = resolveReturnTo(request.query.return_to, publicUrls)
+    return sendHtml(reply, 200, renderRegisterPage({ csrfToken: reply.generateCsrf(), returnTo }))
+  })
+
+  app.post(
+    '/register',
+    {
+      config: { rateLimit: SIGN_UPS_PER_ADDRESS },
+      preValidation: app.csrfProtection,
+      schema: { body: CredentialsForm },
+    },
+    (request, reply) => handleCredentialsForm(request, reply, request.body, renderRegisterPage, register),
+  )
+
+  app.post('/logout', { preValidation: app.csrfProtection }, async (request, reply) => {
+    await loginSessions.end(request, reply)
+    return reply.redirect('/login', 303)
+  })
+}

@@ -1,0 +1,98 @@
+import { formatCents, html, renderPage, type SafeHtml } from '@sso/shared'
+import type { Account } from '../accounts/accounts-repository.js'
+import { DEFAULT_RETURN_TO } from './return-to.js'
+
+export interface FormView {
+  csrfToken: string
+  /** Where to go after success; already checked by `resolveReturnTo`. */
+  returnTo: string
+  /** What the user typed, shown again after an error; never the password. */
+  username?: string | undefined
+  error?: string | undefined
+}
+
+function renderError(error: string | undefined): SafeHtml | undefined {
+  return error === undefined ? undefined : html`<p class="error" role="alert">${error}</p>`
+}
+
+function renderReturnToField(returnTo: string): SafeHtml | undefined {
+  return returnTo === DEFAULT_RETURN_TO ? undefined : html`<input type="hidden" name="return_to" value="${returnTo}">`
+}
+
+/** Carries `return_to` from one form to the other, so signing up instead of in still ends on the right page. */
+function linkKeepingReturnTo(path: string, returnTo: string): string {
+  return returnTo === DEFAULT_RETURN_TO ? path : `${path}?${new URLSearchParams({ return_to: returnTo })}`
+}
+
+function renderCredentialsForm(action: string, submitLabel: string, view: FormView, passwordAutocomplete: string) {
+  return html`<form method="post" action="${action}">
+<input type="hidden" name="_csrf" value="${view.csrfToken}">
+${renderReturnToField(view.returnTo)}
+<label>Username <input name="username" value="${view.username ?? ''}" autocomplete="username" required autofocus></label>
+<label>Password <input type="password" name="password" autocomplete="${passwordAutocomplete}" required></label>
+<button type="submit">${submitLabel}</button>
+</form>`
+}
+
+/** `GET /login` and a failed `POST /login`. */
+export function renderLoginPage(view: FormView): string {
+  return renderPage(
+    'Sign in · Bank',
+    html`<h1>Sign in to the bank</h1>
+${renderError(view.error)}
+${renderCredentialsForm('/login', 'Sign in', view, 'current-password')}
+<p class="muted">No account yet? <a href="${linkKeepingReturnTo('/register', view.returnTo)}">Open one</a>.</p>`,
+  )
+}
+
+/** `GET /register` and a failed `POST /register`. */
+export function renderRegisterPage(view: FormView): string {
+  return renderPage(
+    'Open an account · Bank',
+    html`<h1>Open an account</h1>
+${renderError(view.error)}
+${renderCredentialsForm('/register', 'Open my account', view, 'new-password')}
+<p class="muted">A username is 3 to 32 characters: letters a-z, digits, ".", "_" or "-".
+A password is 8 to 128 characters.</p>
+<p class="muted">Already a customer? <a href="${linkKeepingReturnTo('/login', view.returnTo)}">Sign in</a>.</p>`,
+  )
+}
+
+export interface DashboardView {
+  username: string
+  accounts: Account[]
+  retirementUrl: string
+  csrfToken: string
+}
+
+/** `GET /` for a signed-in user: balances, the way to the retirement app, and logout. */
+export function renderDashboard({ username, accounts, retirementUrl, csrfToken }: DashboardView): string {
+  const rows = accounts.map(
+    (account) => html`<tr><td>${account.name}</td><td class="amount">${formatCents(account.balanceCents)}</td></tr>`,
+  )
+  return renderPage(
+    'Your accounts · Bank',
+    html`<header>
+<h1>Hello, ${username}</h1>
+<form class="inline" method="post" action="/logout">
+<input type="hidden" name="_csrf" value="${csrfToken}">
+<button type="submit">Sign out</button>
+</form>
+</header>
+<table>
+<thead><tr><th>Account</th><th class="amount">Balance</th></tr></thead>
+<tbody>${rows}</tbody>
+</table>
+<p><a href="${retirementUrl}">Your retirement plan →</a> (signed in there too)</p>`,
+  )
+}
+
+/** A form posted without a valid CSRF token: most often a page left open too long. */
+export function renderExpiredFormPage(): string {
+  return renderPage(
+    'Form expired · Bank',
+    html`<h1>This form has expired</h1>
+<p class="error" role="alert">For your safety the form could not be accepted. Please try again.</p>
+<p><a href="/login">Back to the bank</a></p>`,
+  )
+}
