@@ -95,6 +95,8 @@ describe('POST /contributions', () => {
     const { cookies } = await openPlanPage(token)
     const response = await postForm(cookies, { amount: '12.50' })
     expect(response.statusCode).toBe(403)
+    expect(response.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(response.body).toContain('This form has expired')
     const plan = await app.inject({ url: '/api/plan', headers: bearer(token) })
     expect(plan.json().data.balanceCents).toBe(0)
   })
@@ -102,6 +104,12 @@ describe('POST /contributions', () => {
   it('refuses a CSRF token without its cookie with 403', async () => {
     const { csrfToken } = await openPlanPage(signTestToken(alice))
     const response = await postForm({ access_token: signTestToken(alice) }, { _csrf: csrfToken, amount: '1' })
+    expect(response.statusCode).toBe(403)
+  })
+
+  it('refuses a wrong CSRF token with 403', async () => {
+    const { cookies } = await openPlanPage(signTestToken(alice))
+    const response = await postForm(cookies, { _csrf: 'forged-token', amount: '1' })
     expect(response.statusCode).toBe(403)
   })
 

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { SignedInUser } from '@sso/shared'
-import type { FastifyReply } from 'fastify'
+import { replyWithoutInternals, type SignedInUser } from '@sso/shared'
+import type { FastifyError, FastifyReply } from 'fastify'
 import type { PlansRepository } from '../plans/plans-repository.js'
 import { parseContributionForm } from './contribution-form.js'
-import { renderPlanPage } from './plan-page.js'
+import { renderExpiredFormPage, renderPlanPage } from './plan-page.js'
 
 export interface PagesOptions {
   plans: PlansRepository
@@ -16,6 +16,14 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
   const { plans } = options
   const bankPublicUrl = options.bankPublicUrl.replace(/\/+$/, '')
   const retirementPublicUrl = options.retirementPublicUrl.replace(/\/+$/, '')
+
+  // A form without a valid CSRF token gets a page, not JSON, as at the bank; everything else as everywhere.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
+      return reply.code(403).type('text/html; charset=utf-8').send(renderExpiredFormPage())
+    }
+    return replyWithoutInternals(error, request, reply)
+  })
 
   /** 303 to the bank's login, which sends the browser back here (or straight back, if its login session lives). */
   function redirectToBankLogin(reply: FastifyReply, path: string) {

@@ -53,3 +53,13 @@ ${
 function formatTimestamp(isoTimestamp: string): string {
   return isoTimestamp.slice(0, 16).replace('T', ' ')
 }
+
+/** A form posted without a valid CSRF token: most often a page left open too long, or a forged post. */
+export function renderExpiredFormPage(): string {
+  return renderPage(
+    'Form expired · Retirement',
+    html`<h1>This form has expired</h1>
+<p class="error" role="alert">For your safety the form could not be accepted. Nothing was saved; please try again.</p>
+<p><a href="/">Back to your plan</a></p>`,
+  )
+}
