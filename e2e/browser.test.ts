@@ -1,0 +1,118 @@
+// The mission in a real browser: log in once at the bank, follow the dashboard's link, and retirement knows you.
+import { existsSync, mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Services } from './support/start-services.js'
+
+// Debian's package (`.ci/run` installs it when missing); CHROMIUM_PATH points elsewhere on other systems.
+const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+const hasChromium = existsSync(chromiumPath)
+const isCi = process.env.CI === 'true'
+const artifactsDir = join(dirname(fileURLToPath(import.meta.url)), 'artifacts')
+const navigationTimeoutMs = 10_000
+
+if (!hasChromium && !isCi) {
+  console.warn(
+    `browser test skipped: no Chromium at ${chromiumPath}; install Debian's package: apt-get install chromium`,
+  )
+}
+
+describe.skipIf(!hasChromium && !isCi)('in a real browser (Chromium)', () => {
+  let services: Services
+  let browser: Browser
+
+  beforeAll(async () => {
+    if (!hasChromium) {
+      throw new Error(`CI=true and no Chromium at ${chromiumPath}: install Debian's package: apt-get install chromium`)
+    }
+    services = await Services.start()
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await services?.stopAll()
+  })
+
+  it('logs in once at the bank, follows the dashboard link and contributes at retirement with no second login', async () => {
+    // A new context is a fresh profile: no cookies from anything before.
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    page.setDefaultTimeout(navigationTimeoutMs)
+    try {
+      const username = `browser_${Date.now().toString(36)}`
+      const password = 'a long browser password'
+
+      await page.goto(`${services.bankUrl}/register`)
+      await fillCredentials(page, username, password)
+      // Sign-up may log the user in straight away; if it sends them to the login form instead, log in there.
+      if (new URL(page.url()).pathname === '/login') await fillCredentials(page, username, password)
+      expect(new URL(page.url()).pathname, await page.content()).toBe('/')
+      await expect.poll(() => page.textContent('body')).toContain(username)
+
+      // The dashboard's link to retirement: a plain top-level navigation, so the SameSite=Lax cookie goes along.
+      await Promise.all([
+        page.waitForURL(`${services.retirementUrl}/**`),
+        page.click(`a[href^="${services.retirementUrl}"]`),
+      ])
+      expect(page.url()).toBe(`${services.retirementUrl}/`)
+      expect(await page.textContent('#greeting')).toBe(`Hello, ${username}.`)
+      expect(await page.textContent('#balance')).toBe('$0.00')
+
+      await page.fill('input[name="amount"]', '125.50')
+      await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')])
+      await expect.poll(() => page.textContent('#balance')).toBe('$125.50')
+      expect(await page.textContent('table')).toContain('$125.50')
+
+      mkdirSync(artifactsDir, { recursive: true })
+      await page.screenshot({ path: join(artifactsDir, 'retirement-after-contribution.png'), fullPage: true })
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('sends a browser with no login from retirement to the bank login, and back after logging in', async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    page.setDefaultTimeout(navigationTimeoutMs)
+    try {
+      const username = `roundtrip_${Date.now().toString(36)}`
+      const password = 'another long password'
+      // Create the account through the API so this test is only about the redirect round trip.
+      const registered = await fetch(`${services.bankUrl}/api/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password }),
+      })
+      expect(registered.status).toBe(201)
+
+      await page.goto(`${services.retirementUrl}/`)
+      expect(new URL(page.url()).origin).toBe(services.bankUrl)
+      expect(new URL(page.url()).pathname).toBe('/login')
+      await fillCredentials(page, username, password)
+      await page.waitForURL(`${services.retirementUrl}/`)
+      expect(await page.textContent('#greeting')).toBe(`Hello, ${username}.`)
+    } finally {
+      await context.close()
+    }
+  })
+})
+
+/** Fills the username and password of the page's form and submits it, waiting for the page that follows. */
+async function fillCredentials(page: Page, username: string, password: string) {
+  await page.fill('input[name="username"]', username)
+  await page.fill('input[name="password"]', password)
+  await Promise.all([page.waitForNavigation(), page.press('input[name="password"]', 'Enter')])
+}
