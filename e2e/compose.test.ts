@@ -1,15 +1,18 @@
 // No Docker engine runs where these tests run, so the container setup is checked the ways that work without one:
 // docker-compose validates the file, and the invariants that make `docker compose up` work are asserted on the
 // parsed YAML and Dockerfiles. Where a piece is a program (the init script, the health checks) it is run for real.
-import { execFile, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { execFile, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
+import { bearer, HttpClient, readJson } from './support/http-client.js'
+import { findFreePort, type ServiceName, ServiceProcess } from './support/start-services.js'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 const composeText = readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8')
@@ -245,18 +248,19 @@ describe('docker-compose.yml', () => {
   })
 })
 
+/** The init-secret script, runnable here: it chowns the file to the services' uid, which only root may do. */
+const initScript = `if (process.getuid() !== 0) require('node:fs').chownSync = () => {}\n${
+  (service('init-secret').command as string[]).at(-1) ?? ''
+}`
+
+function runInit(secretFile: string, jwtSecret = '') {
+  return spawnSync(process.execPath, ['-e', initScript], {
+    env: { PATH: process.env.PATH, SECRET_FILE: secretFile, JWT_SECRET: jwtSecret },
+    encoding: 'utf8',
+  })
+}
+
 describe('the init-secret script', () => {
-  const script = (service('init-secret').command as string[]).at(-1) ?? ''
-  // The script chowns the file to the services' uid, which only root may do; elsewhere that step is stubbed.
-  const runnable = `if (process.getuid() !== 0) require('node:fs').chownSync = () => {}\n${script}`
-
-  function runInit(secretFile: string, jwtSecret = '') {
-    return spawnSync(process.execPath, ['-e', runnable], {
-      env: { PATH: process.env.PATH, SECRET_FILE: secretFile, JWT_SECRET: jwtSecret },
-      encoding: 'utf8',
-    })
-  }
-
   it('generates a secret once, keeps it, and lets a supplied one win', () => {
     const directory = mkdtempSync(join(tmpdir(), 'sso-secret-'))
     try {
@@ -349,5 +353,90 @@ describe.each(serviceNames)('the %s container', (name) => {
     await new Promise((resolve) => server.close(resolve))
     const { code } = await runProgram(composeHealthCheck(), { PORT: String(port) })
     expect(code).not.toBe(0)
+  })
+})
+
+describe('both services started as compose starts them', () => {
+  // Each image's CMD, run from the repository root (the image's /app holds the same layout), with the compose
+  // environment: production rules, the secret only as the file the init script writes. Only what a container
+  // gets from Docker itself differs: free ports instead of 3000/3001, and temp folders standing in for volumes.
+  let directory = ''
+  const running = new Map<ServiceName, ServiceProcess>()
+  const ports: Record<ServiceName, number> = { bank: 0, retirement: 0 }
+  const urlOf = (name: ServiceName) => `http://localhost:${ports[name]}`
+
+  function serviceOf(name: ServiceName): ServiceProcess {
+    const found = running.get(name)
+    if (!found) throw new Error(`${name} did not start`)
+    return found
+  }
+
+  function launch(name: ServiceName, secretFile: string) {
+    const environment = environmentOf(name)
+    const [program = '', ...args] = JSON.parse(lastInstruction(runtimeStage(name), 'CMD') ?? '[]') as string[]
+    mkdirSync(join(directory, name))
+    const child = spawn(program === 'node' ? process.execPath : program, args, {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH,
+        ...environment,
+        PORT: String(ports[name]),
+        JWT_SECRET_FILE: secretFile,
+        DATABASE_PATH: join(directory, name, basename(environment.DATABASE_PATH ?? '')),
+        BANK_PUBLIC_URL: urlOf('bank'),
+        RETIREMENT_PUBLIC_URL: urlOf('retirement'),
+        ...(environment.BACKCHANNEL_LOGOUT_URLS && {
+          BACKCHANNEL_LOGOUT_URLS: `${urlOf('retirement')}/backchannel/logout`,
+        }),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const started = new ServiceProcess(name, `http://127.0.0.1:${ports[name]}`, child)
+    running.set(name, started)
+    return started.waitUntilHealthy()
+  }
+
+  beforeAll(async () => {
+    directory = mkdtempSync(join(tmpdir(), 'bank-sso-compose-'))
+    const secretFile = join(directory, 'sso-secret', 'jwt-secret')
+    mkdirSync(dirname(secretFile))
+    expect(runInit(secretFile).status).toBe(0)
+    ports.bank = await findFreePort()
+    ports.retirement = await findFreePort()
+    await Promise.all(serviceNames.map((name) => launch(name, secretFile)))
+  })
+
+  afterAll(async () => {
+    await Promise.all([...running.values()].map((started) => started.stop('SIGKILL')))
+    rmSync(directory, { recursive: true, force: true })
+  })
+
+  it.each(serviceNames)('%s passes its compose health check', async (name) => {
+    const { code, stderr } = await runProgram(healthCommandArgv(service(name).healthcheck?.test ?? []), {
+      PORT: String(ports[name]),
+    })
+    expect(code, `${stderr}\n${serviceOf(name).describe()}`).toBe(0)
+  })
+
+  it('signs in once at the bank and is known at retirement, by cookie and by bearer token', async () => {
+    const client = new HttpClient()
+    const username = `compose_${randomBytes(4).toString('hex')}`
+    const password = 'correct horse battery staple'
+    const registered = await client.sendJson('POST', `${urlOf('bank')}/api/register`, { username, password })
+    expect(registered.status, serviceOf('bank').describe()).toBe(201)
+    const login = await client.sendJson('POST', `${urlOf('bank')}/api/login`, { username, password })
+    expect(login.status, serviceOf('bank').describe()).toBe(200)
+    const { data: accessToken } = await readJson(login)
+
+    const byCookie = await client.get(`${urlOf('retirement')}/api/me`)
+    expect(byCookie.status, serviceOf('retirement').describe()).toBe(200)
+    expect((await readJson(byCookie)).data).toMatchObject({ username })
+    const byBearer = await fetch(`${urlOf('retirement')}/api/me`, { headers: bearer(accessToken) })
+    expect(byBearer.status).toBe(200)
+  })
+
+  it('stops each service with exit code 0 on SIGTERM, as `docker compose stop` sends', async () => {
+    const codes = await Promise.all(serviceNames.map((name) => serviceOf(name).stop('SIGTERM')))
+    expect(codes, serviceNames.map((name) => serviceOf(name).describe()).join('\n')).toEqual([0, 0])
   })
 })
