@@ -18,6 +18,7 @@ export interface Plan {
 }
 
 export function createPlansRepository(db: Database) {
+  const selectPlanExists = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM plans WHERE user_id = ?')
   const insertPlan = db.prepare<[string, string]>(
     'INSERT INTO plans (user_id, created_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING',
   )
@@ -32,7 +33,10 @@ export function createPlansRepository(db: Database) {
     'INSERT INTO contributions (id, user_id, amount_cents, created_at) VALUES (?, ?, ?, ?)',
   )
 
-  const openPlan = (userId: string) => insertPlan.run(userId, new Date().toISOString())
+  // Reading a plan writes only the first time, so ordinary page views never take SQLite's write lock.
+  function openPlan(userId: string) {
+    if (!selectPlanExists.get(userId)) insertPlan.run(userId, new Date().toISOString())
+  }
 
   // One transaction each: the balance and the list are read from the same snapshot, and a contribution never
   // exists without its plan.
@@ -52,7 +56,7 @@ export function createPlansRepository(db: Database) {
 
   return {
     /** The user's plan, opened on first use. */
-    findPlan: (userId: string): Plan => findPlan.immediate(userId),
+    findPlan: (userId: string): Plan => findPlan(userId),
     /** Saves one contribution in its own transaction, opening the plan if needed. */
     addContribution: (userId: string, amountCents: number): Contribution =>
       addContribution.immediate(userId, amountCents),
