@@ -56,7 +56,8 @@ function resolveSecretEnv() {
     console.log('[start] using the JWT secret from your environment')
     return {}
   }
-  mkdirSync('data', { recursive: true })
+  // 0700: the folder also holds the databases, with every password hash.
+  mkdirSync('data', { recursive: true, mode: 0o700 })
   try {
     // 'wx' fails if the file exists, so a second `npm start` (or a racing service) keeps the first key and
     // tokens issued before a restart stay valid. Mode 0600: the key lets anyone mint tokens for any user.
@@ -121,7 +122,8 @@ function onServiceExit(service, code, signal) {
     console.error(`[start] ${service.name} stopped unexpectedly (${how}); stopping the other service.`)
     exitCode = 1
     stopAll('SIGTERM')
-  } else if (code !== 0) {
+  } else if (code !== 0 && signal === null) {
+    // Ended by the signal we sent is expected (a service still booting has no handler yet); a failing code is not.
     console.error(`[start] ${service.name} did not shut down cleanly (${how}).`)
     exitCode = 1
   }
