@@ -41,6 +41,8 @@ const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
 // queue (about a second of work), sign-ins get a quick 503 with Retry-After instead of a slow timeout.
 const PASSWORD_WORK_CONCURRENCY = availableParallelism()
 const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
+// Ended sessions serve nobody; they and their retired refresh tokens are deleted this often.
+const EXPIRED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
 
 /** The bank: users, passwords, login sessions and accounts. Registers everything in boot order; never listens. */
 export async function buildApp(config: BankConfig) {
@@ -63,7 +65,6 @@ export async function buildApp(config: BankConfig) {
   app.setNotFoundHandler(replyNotFound)
 
   const db = openDatabase(config.DATABASE_PATH, MIGRATIONS_DIR)
-  app.addHook('onClose', async () => db.close())
 
   const cookies = { secure: config.COOKIE_SECURE, domain: config.COOKIE_DOMAIN }
   await app.register(ssoAuth, {
@@ -97,6 +98,11 @@ export async function buildApp(config: BankConfig) {
   })
   const register = createRegistration({ db, users, accounts, passwords })
   const loginSessions = createLoginSessions({ sessions, users })
+  const pruneTimer = setInterval(() => sessions.deleteExpired(), EXPIRED_SESSIONS_PRUNE_INTERVAL_MS).unref()
+  app.addHook('onClose', async () => {
+    clearInterval(pruneTimer)
+    db.close()
+  })
 
   const checkDatabase = db.prepare('SELECT 1')
   app.get('/healthz', { schema: { response: { 200: HealthResponse } } }, async () => {

@@ -58,6 +58,8 @@ export function createSessionsRepository(db: Database, { refreshTokenTtlSeconds 
     )
     RETURNING id`)
 
+  const deleteExpired = db.prepare<[number]>('DELETE FROM login_sessions WHERE expires_at <= ?')
+
   const rotateAndRetire = db.transaction((presented: Buffer, next: Buffer, now: number) => {
     const session = rotate.get({ presented, next, now })
     if (session) retire.run(presented, session.id, now)
@@ -93,6 +95,9 @@ export function createSessionsRepository(db: Database, { refreshTokenTtlSeconds 
       if (!REFRESH_TOKEN_PATTERN.test(presentedToken)) return undefined
       return revokeByToken.get({ hash: hashRefreshToken(presentedToken), now: Date.now() })?.id
     },
+
+    /** Forgets sessions past their lifetime, and with them their retired tokens; returns how many. */
+    deleteExpired: () => deleteExpired.run(Date.now()).changes,
 
     /** Logout by an access token's `sid`, for clients that hold no refresh cookie; only the user's own session. */
     revokeSession: (sessionId: string, userId: string) => revokeForUser.run(Date.now(), sessionId, userId).changes > 0,
