@@ -21,19 +21,40 @@ const maxOutputLines = 2_000
 /** The secret every service gets unless a test says otherwise: 48 random-looking bytes, like `openssl rand`. */
 export const E2E_SECRET = 'e2e-5Jq9wLr2Xv8Tz1Kc4Nb7Hm3Pd6Fs0Ga9Ye2Uo5Ii8Ww1Qq4Rr'
 
-/** A free TCP port on the loopback interface, found by letting the OS pick one and releasing it. */
-export async function findFreePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port assigned'))))
-    })
-  })
+/**
+ * Free TCP ports on the loopback interface, found by letting the OS pick them and releasing them. All are held
+ * open until every one is picked, so the same call never returns one port twice.
+ */
+export async function findFreePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer())
+  const ports = await Promise.all(
+    servers.map(
+      (server) =>
+        new Promise<number>((resolve, reject) => {
+          server.on('error', reject)
+          server.listen(0, '127.0.0.1', () => {
+            const address = server.address()
+            if (typeof address === 'object' && address) resolve(address.port)
+            else reject(new Error('no port assigned'))
+          })
+        }),
+    ),
+  )
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  return ports
 }
+
+/** One free TCP port on the loopback interface. */
+export async function findFreePort(): Promise<number> {
+  const [port = 0] = await findFreePorts(1)
+  return port
+}
+
+// A crashed or interrupted test run must not leave services running: kill whatever is left when we exit.
+const liveChildren = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL')
+})
 
 /** One running service process and everything it printed. */
 export class ServiceProcess {
@@ -54,8 +75,10 @@ export class ServiceProcess {
     }
     child.stdout?.on('data', collect)
     child.stderr?.on('data', collect)
+    liveChildren.add(child)
     this.exitCode = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
+        liveChildren.delete(child)
         this.exited = true
         if (signal) this.output.push(`[e2e] ${name} ended by ${signal}`)
         resolve(code)
@@ -126,7 +149,8 @@ export class Services {
   /** Starts both services and waits until both are healthy. */
   static async start(options: StartOptions = {}): Promise<Services> {
     const dataDir = mkdtempSync(join(tmpdir(), 'bank-sso-e2e-'))
-    const ports = { bank: await findFreePort(), retirement: await findFreePort() }
+    const [bankPort = 0, retirementPort = 0] = await findFreePorts(2)
+    const ports = { bank: bankPort, retirement: retirementPort }
     const services = new Services(dataDir, ports, options)
     try {
       await Promise.all([services.launch('bank'), services.launch('retirement')])
