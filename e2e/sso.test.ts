@@ -124,6 +124,38 @@ describe('one login at the bank, seamless at retirement', () => {
   })
 })
 
+describe('through the HTML forms, as a browser without JavaScript', () => {
+  it('logs in at the bank form with return_to and lands signed in at retirement', async () => {
+    const { username } = await registerAndLogIn()
+    const browser = new HttpClient()
+    const first = await browser.get(`${services.retirementUrl}/`)
+    expect(first.status).toBe(303)
+    const loginUrl = first.headers.get('location')!
+    const form = await browser.get(loginUrl)
+    expect(form.status).toBe(200)
+    const posted = await browser.postForm(`${services.bankUrl}/login`, {
+      _csrf: readCsrfToken(await form.text()),
+      username,
+      password,
+      return_to: `${services.retirementUrl}/`,
+    })
+    expect(posted.status).toBe(303)
+    expect(posted.headers.get('location')).toBe(`${services.retirementUrl}/`)
+    const page = await browser.get(`${services.retirementUrl}/`)
+    expect(page.status).toBe(200)
+    expect(await page.text()).toContain(`Hello, <strong>${username}</strong>`)
+  })
+
+  it('refuses a retirement form post without its CSRF token', async () => {
+    const { client } = await registerAndLogIn()
+    await client.get(`${services.retirementUrl}/`)
+    const response = await client.postForm(`${services.retirementUrl}/contributions`, { amount: '10' })
+    expect(response.status).toBe(403)
+    const plan = await client.get(`${services.retirementUrl}/api/plan`)
+    expect((await readJson(plan)).data.balanceCents).toBe(0)
+  })
+})
+
 describe('API clients with a Bearer token', () => {
   it('use the token from /api/login at retirement without any cookie', async () => {
     const { user, accessToken } = await registerAndLogIn()
@@ -216,6 +248,15 @@ describe('tokens retirement refuses', () => {
 
 // The tests below stop and restart processes; they run last and in order.
 describe('operations', () => {
+  it('retirement refuses to start in production without a usable secret, naming the variable', async () => {
+    for (const overrides of [{ JWT_SECRET: undefined }, { JWT_SECRET: 'changeme' }]) {
+      const { exitCode, stderr } = await services.runExpectingExit('retirement', overrides)
+      expect(exitCode).not.toBe(0)
+      expect(stderr.trim().split('\n')).toHaveLength(1)
+      expect(stderr).toContain('JWT_SECRET')
+    }
+  })
+
   it('retirement keeps serving valid tokens while the bank is stopped', async () => {
     const { client, user } = await registerAndLogIn()
     expect(await services.stopOne('bank')).toBe(0)

@@ -215,6 +215,37 @@ export class Services {
     return service
   }
 
+  /**
+   * Starts a service that is expected to refuse to start (bad configuration), on a spare port, and resolves with its
+   * exit code and output; kills it if it is still running after a bounded time.
+   */
+  async runExpectingExit(
+    name: ServiceName,
+    overrides: EnvOverrides,
+    timeoutMs = 10_000,
+  ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+    const [port = 0] = await findFreePorts(1)
+    const child = spawn(process.execPath, [join('services', name, 'dist', 'server.js')], {
+      cwd: repoRoot,
+      env: this.environment(name, { PORT: String(port), ...overrides }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    liveChildren.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8')
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8')
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    const exitCode = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    clearTimeout(timer)
+    liveChildren.delete(child)
+    return { exitCode, stdout, stderr }
+  }
+
   /** Stops one service (SIGTERM) and starts it again on the same port and database, with new overrides. */
   async restart(name: ServiceName, overrides: EnvOverrides = {}): Promise<number | null> {
     const exitCode = await this.get(name).stop()
