@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify'
+import type { FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 
@@ -32,6 +32,21 @@ export async function normalizeCredentials(request: FastifyRequest) {
   if (typeof fields.password === 'string') fields.password = normalizePassword(fields.password)
 }
 
+const USERNAME_RULE = 'A username is 3 to 32 characters: letters a-z, digits, ".", "_" or "-".'
+const PASSWORD_RULE = 'A password is 8 to 128 characters and cannot contain a NUL character.'
+const RULES_BY_FIELD: Record<string, string> = { '/username': USERNAME_RULE, '/password': PASSWORD_RULE }
+
+/**
+ * A route's `schemaErrorFormatter`: a string that breaks a credentials rule is answered with the rule in a sentence,
+ * anything else (a missing field, a wrong type, an extra property) with the schema's own words.
+ */
+export function formatCredentialsErrors(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  const first = errors[0]
+  const rule =
+    first && ['pattern', 'minLength', 'maxLength'].includes(first.keyword) && RULES_BY_FIELD[first.instancePath]
+  return new Error(rule || errors.map((error) => `${dataVar}${error.instancePath} ${error.message}`).join(', '))
+}
+
 const usernameValidator = Compile(Username)
 const passwordValidator = Compile(Password)
 
@@ -42,10 +57,10 @@ export function checkCredentials(
 ): { credentials: Credentials; problem?: undefined } | { credentials?: undefined; problem: string } {
   const credentials = { username: normalizeUsername(username), password: normalizePassword(password) }
   if (!usernameValidator.Check(credentials.username)) {
-    return { problem: 'A username is 3 to 32 characters: letters a-z, digits, ".", "_" or "-".' }
+    return { problem: USERNAME_RULE }
   }
   if (!passwordValidator.Check(credentials.password)) {
-    return { problem: 'A password is 8 to 128 characters and cannot contain a NUL character.' }
+    return { problem: PASSWORD_RULE }
   }
   return { credentials }
 }

@@ -4,7 +4,7 @@ import { Type } from 'typebox'
 import type { LoginSessions } from '../sessions/login-sessions.js'
 import { LOGINS_PER_ADDRESS } from './address-limits.js'
 import type { Authenticate } from './authenticate.js'
-import { Credentials, normalizeCredentials } from './credentials.js'
+import { Credentials, formatCredentialsErrors, normalizeCredentials } from './credentials.js'
 
 const TokenResponse = Ok(Type.String({ description: 'the access token (a JWT), also set as the access_token cookie' }))
 
@@ -17,6 +17,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{
     {
       config: { rateLimit: LOGINS_PER_ADDRESS },
       preValidation: normalizeCredentials,
+      schemaErrorFormatter: formatCredentialsErrors,
       schema: {
         body: Credentials,
         response: { 200: TokenResponse, 400: ErrorResponse, 401: ErrorResponse, 429: ErrorResponse },

@@ -93,6 +93,15 @@ describe('POST /api/register', () => {
     expect(response.json()).toMatchObject({ status: 'error', error: 'The body is not valid JSON' })
   })
 
+  it('states the broken rule in a sentence', async () => {
+    const badName = await register({ username: 'a b', password: 'long enough password' })
+    expect(badName.json().error).toBe(
+      'Invalid request: A username is 3 to 32 characters: letters a-z, digits, ".", "_" or "-".',
+    )
+    const badPassword = await register({ username: 'alice', password: 'short' })
+    expect(badPassword.json().error).toContain('A password is 8 to 128 characters')
+  })
+
   it('never echoes the password in an error', async () => {
     const response = await register({ username: 'bad name', password: 'my very secret password' })
     expect(response.body).not.toContain('my very secret password')
