@@ -31,6 +31,7 @@ describe.skipIf(!hasChromium && !isCi)('in a real browser (Chromium)', () => {
     browser = await chromium.launch({
       executablePath: chromiumPath,
       headless: true,
+      timeout: 30_000,
       args: [
         '--no-sandbox',
         '--disable-gpu',
