@@ -79,6 +79,19 @@ describe.skipIf(!hasChromium && !isCi)('in a real browser (Chromium)', () => {
 
       mkdirSync(artifactsDir, { recursive: true })
       await page.screenshot({ path: join(artifactsDir, 'retirement-after-contribution.png'), fullPage: true })
+
+      // The access token expires (here: its cookie is dropped) while the login session lives: the trip through the
+      // bank's login is silent, and the user is back on the plan without seeing a form.
+      await context.clearCookies({ name: 'access_token' })
+      const visited: string[] = []
+      page.on('framenavigated', (frame) => {
+        if (frame === page.mainFrame()) visited.push(frame.url())
+      })
+      await page.goto(`${services.retirementUrl}/`)
+      expect(page.url()).toBe(`${services.retirementUrl}/`)
+      expect(await page.textContent('#greeting')).toBe(`Hello, ${username}.`)
+      expect(visited.some((url) => url.startsWith(`${services.bankUrl}/login`))).toBe(false)
+      expect((await context.cookies(services.retirementUrl)).map((cookie) => cookie.name)).toContain('access_token')
     } finally {
       await context.close()
     }
