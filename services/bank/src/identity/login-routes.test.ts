@@ -47,6 +47,14 @@ describe('POST /api/login', () => {
     expect(response.headers['cache-control']).toBe('no-store')
   })
 
+  it("ends the browser's previous session, whose refresh cookie it replaces", async () => {
+    const previous = cookiesOf(await login(alice))
+    const again = await app.inject({ method: 'POST', url: '/api/login', payload: alice, cookies: previous })
+    expect(again.statusCode).toBe(200)
+    const refresh = await app.inject({ method: 'POST', url: '/api/refresh', cookies: previous })
+    expect(refresh.statusCode).toBe(401)
+  })
+
   it('accepts the username in any case or NFKC spelling', async () => {
     expect((await login({ ...alice, username: 'ALICE' })).statusCode).toBe(200)
     expect((await login({ ...alice, username: 'ａｌｉｃｅ' })).statusCode).toBe(200)

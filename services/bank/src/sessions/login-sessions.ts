@@ -18,6 +18,9 @@ export function createLoginSessions({ sessions, users }: { sessions: SessionsRep
   return {
     /** Opens a login session for a user who just proved who they are; sets both cookies. */
     async start(request: FastifyRequest, reply: FastifyReply, user: SignedIn['user']): Promise<SignedIn> {
+      // The browser's previous session (perhaps someone else's, on a shared computer) ends with its cookie.
+      const previous = request.cookies[REFRESH_TOKEN_COOKIE]
+      if (previous) sessions.revokeByRefreshToken(previous)
       const { session, refreshToken } = sessions.open(user.id, request.headers['user-agent'])
       setRefreshCookie(reply, refreshToken, session)
       const accessToken = await reply.issueAccessToken(user, session.id)
