@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { dirname } from 'node:path'
 import { type Static, type TObject, type TProperties, Type } from 'typebox'
 import { Value } from 'typebox/value'
@@ -120,6 +121,14 @@ export function loadConfig<Properties extends TProperties>(
   for (const name of URL_VARIABLES) assertOrigin(name, raw[name] as string)
   checkSecret('JWT_SECRET', raw.JWT_SECRET as string)
   for (const previous of raw.JWT_PREVIOUS_SECRETS as string[]) checkSecret('JWT_PREVIOUS_SECRETS', previous)
+  for (const proxy of raw.TRUST_PROXY as string[]) {
+    const [address = '', prefix, ...rest] = proxy.split('/')
+    const version = isIP(address)
+    const prefixIsValid = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (version === 6 ? 128 : 32))
+    if (version === 0 || !prefixIsValid || rest.length > 0) {
+      throw new ConfigError('TRUST_PROXY', 'must list IP addresses or CIDR ranges, such as 10.0.0.1,172.16.0.0/12')
+    }
+  }
   if (typeof raw.COOKIE_DOMAIN === 'string' && !/^[a-z0-9.-]+$/i.test(raw.COOKIE_DOMAIN)) {
     throw new ConfigError('COOKIE_DOMAIN', 'must be a bare domain such as example.com')
   }
