@@ -47,7 +47,7 @@ describe('loadConfig', () => {
     const config = production({
       PORT: '8080',
       ACCESS_TOKEN_TTL: '60',
-      TRUST_PROXY: '10.0.0.1, 192.168.0.0/16, ::1, fd00::/8',
+      TRUST_PROXY: '10.0.0.1, 192.168.0.0/16, ::1, fd00::/8, loopback',
       JWT_PREVIOUS_SECRETS: `${GOOD_SECRET}x,${GOOD_SECRET}y`,
     })
     expect(config).toMatchObject({

@@ -122,11 +122,16 @@ export function loadConfig<Properties extends TProperties>(
   checkSecret('JWT_SECRET', raw.JWT_SECRET as string)
   for (const previous of raw.JWT_PREVIOUS_SECRETS as string[]) checkSecret('JWT_PREVIOUS_SECRETS', previous)
   for (const proxy of raw.TRUST_PROXY as string[]) {
+    // proxy-addr (Fastify's trustProxy) also knows these names for the usual private ranges.
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(proxy)) continue
     const [address = '', prefix, ...rest] = proxy.split('/')
     const version = isIP(address)
     const prefixIsValid = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (version === 6 ? 128 : 32))
     if (version === 0 || !prefixIsValid || rest.length > 0) {
-      throw new ConfigError('TRUST_PROXY', 'must list IP addresses or CIDR ranges, such as 10.0.0.1,172.16.0.0/12')
+      throw new ConfigError(
+        'TRUST_PROXY',
+        'must list IP addresses, CIDR ranges or loopback/linklocal/uniquelocal, such as 10.0.0.1,172.16.0.0/12',
+      )
     }
   }
   if (typeof raw.COOKIE_DOMAIN === 'string' && !/^[a-z0-9.-]+$/i.test(raw.COOKIE_DOMAIN)) {
