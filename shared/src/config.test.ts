@@ -53,7 +53,7 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({
       PORT: 8080,
       ACCESS_TOKEN_TTL: 60,
-      TRUST_PROXY: ['10.0.0.1', '192.168.0.0/16', '::1', 'fd00::/8'],
+      TRUST_PROXY: ['10.0.0.1', '192.168.0.0/16', '::1', 'fd00::/8', 'loopback'],
     })
     expect(config.JWT_PREVIOUS_SECRETS).toHaveLength(2)
   })
@@ -78,8 +78,10 @@ describe('loadConfig', () => {
     [{ RETIREMENT_PUBLIC_URL: 'javascript:alert(1)' }, 'RETIREMENT_PUBLIC_URL', 'URL'],
     [{ COOKIE_SECURE: 'yes please' }, 'COOKIE_SECURE', 'true or false'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of'],
-    [{ TRUST_PROXY: 'not-an-address' }, 'TRUST_PROXY', 'IP addresses or CIDR ranges'],
-    [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY', 'IP addresses or CIDR ranges'],
+    [{ TRUST_PROXY: 'not-an-address' }, 'TRUST_PROXY', 'IP addresses, CIDR ranges'],
+    ,
+    [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY', 'IP addresses, CIDR ranges'],
+    ,
     [{ COOKIE_DOMAIN: 'example.com; Path=/' }, 'COOKIE_DOMAIN', 'bare domain'],
   ])('refuses %o in production, naming %s', (env, variable, problem) => {
     const error = failureOf(() => production(env))
