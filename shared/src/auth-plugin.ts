@@ -62,6 +62,11 @@ export interface AuthPluginOptions {
   cookies: CookiePolicy
   /** Only the bank issues tokens; giving the lifetimes enables `reply.issueAccessToken`. */
   issuing?: { accessTokenTtlSeconds: number }
+  /**
+   * Single logout: a verified token whose session has ended is refused like any invalid token. Called on every
+   * authenticated request, so it must answer from memory (no I/O) and synchronously.
+   */
+  isRevoked?: (user: SignedInUser) => boolean
 }
 
 declare module '@fastify/jwt' {
@@ -107,7 +112,7 @@ function readKeyId(token: string): unknown {
 }
 
 async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
-  const { keyring, audience, cookies, issuing } = options
+  const { keyring, audience, cookies, issuing, isRevoked } = options
   await app.register(fastifyCookie)
   await app.register(fastifyJwt, {
     // A static key lets @fastify/jwt build its fast-jwt verifier once; tokens signed with a previous key are
@@ -149,8 +154,10 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
       throw new InvalidTokenError()
     }
     const { sub, username, sid, jti, iat, exp } = claims
-    request.user = { id: sub, username, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp }
-    return request.user
+    const user: SignedInUser = { id: sub, username, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp }
+    if (isRevoked?.(user)) throw new InvalidTokenError()
+    request.user = user
+    return user
   }
 
   app.decorate('requireSession', async (request: FastifyRequest) => {
