@@ -1,4 +1,4 @@
-import { InvalidCredentialsError, TooManyAttemptsError, withRetryAfter } from '@sso/shared'
+import { InvalidCredentialsError, ServerBusyError, TooManyAttemptsError, withRetryAfter } from '@sso/shared'
 import type { Credentials } from './credentials.js'
 import type { LoginThrottle } from './login-throttle.js'
 import { type PasswordHasher, UNUSABLE_HASH } from './password.js'
@@ -20,7 +20,15 @@ export function createAuthenticator({ users, throttle, passwords }: Authenticato
     }
     const user = users.findByUsername(username)
     // Hash even for unknown usernames so response time doesn't reveal which accounts exist.
-    const passwordMatches = await passwords.verify(user?.passwordHash ?? UNUSABLE_HASH, password)
+    let passwordMatches: boolean
+    try {
+      passwordMatches = await passwords.verify(user?.passwordHash ?? UNUSABLE_HASH, password)
+    } catch (error) {
+      // Refused with 503 before any password was checked: counting it would let anyone who can load the server
+      // lock other people's usernames without guessing at all.
+      if (error instanceof ServerBusyError) throttle.uncountAttempt(username)
+      throw error
+    }
     if (!user || !passwordMatches) throw new InvalidCredentialsError()
     throttle.clearFailures(username)
     return user

@@ -29,6 +29,9 @@ export function createLoginThrottle(db: Database, { maxFailures, windowMs }: Log
     'SELECT last_attempt_at AS lastAttemptAt FROM login_throttle WHERE username = ?',
   )
   const clear = db.prepare<[string]>('DELETE FROM login_throttle WHERE username = ?')
+  const uncount = db.prepare<[string]>(
+    'UPDATE login_throttle SET attempts = attempts - 1 WHERE username = ? AND attempts > 0',
+  )
   const deleteExpired = db.prepare<[number]>('DELETE FROM login_throttle WHERE last_attempt_at <= ?')
 
   return {
@@ -42,6 +45,8 @@ export function createLoginThrottle(db: Database, { maxFailures, windowMs }: Log
       const lastAttemptAt = selectLastAttempt.get(username)?.lastAttemptAt ?? now
       return { allowed: false, retryAfterSeconds: Math.ceil((lastAttemptAt + windowMs - now) / 1000) }
     },
+    /** The attempt never reached the password check (the server was busy): it is not a failure of the user's. */
+    uncountAttempt: (username: string) => uncount.run(username),
     /** The password was right: the failures before it no longer count. */
     clearFailures: (username: string) => clear.run(username),
   }

@@ -1,0 +1,68 @@
+import { fileURLToPath } from 'node:url'
+import { type Database, openDatabase, ServerBusyError } from '@sso/shared'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createAuthenticator } from './authenticate.js'
+import { createLoginThrottle } from './login-throttle.js'
+import type { PasswordHasher } from './password.js'
+import { createUsersRepository } from './users-repository.js'
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url))
+const limits = { maxFailures: 3, windowMs: 60_000 }
+
+let db: Database
+let busy: boolean
+/** No argon2: the authenticator's bookkeeping is the subject, so the hasher says "busy" or compares strings. */
+const passwords: PasswordHasher = {
+  hash: async (password) => password,
+  verify: async (hash, password) => {
+    if (busy) throw new ServerBusyError()
+    return hash === password
+  },
+}
+
+beforeEach(() => {
+  db = openDatabase(':memory:', MIGRATIONS_DIR)
+  busy = false
+  createUsersRepository(db).insert('alice', 'right password')
+})
+afterEach(() => db.close())
+
+function authenticator() {
+  return createAuthenticator({ users: createUsersRepository(db), passwords, throttle: createLoginThrottle(db, limits) })
+}
+
+describe('authenticate', () => {
+  it('does not count an attempt refused as busy (503) against the username', async () => {
+    const authenticate = authenticator()
+    busy = true
+    for (let attempt = 0; attempt < limits.maxFailures + 2; attempt++) {
+      await expect(authenticate({ username: 'alice', password: 'wrong password' })).rejects.toMatchObject({
+        code: 'SSO_BUSY',
+      })
+    }
+    busy = false
+    await expect(authenticate({ username: 'alice', password: 'right password' })).resolves.toMatchObject({
+      username: 'alice',
+    })
+  })
+
+  it('still locks the username after the real failures around a busy spell', async () => {
+    const authenticate = authenticator()
+    await expect(authenticate({ username: 'alice', password: 'wrong password' })).rejects.toMatchObject({
+      statusCode: 401,
+    })
+    busy = true
+    await expect(authenticate({ username: 'alice', password: 'wrong password' })).rejects.toMatchObject({
+      statusCode: 503,
+    })
+    busy = false
+    for (let attempt = 1; attempt < limits.maxFailures; attempt++) {
+      await expect(authenticate({ username: 'alice', password: 'wrong password' })).rejects.toMatchObject({
+        statusCode: 401,
+      })
+    }
+    await expect(authenticate({ username: 'alice', password: 'right password' })).rejects.toMatchObject({
+      statusCode: 429,
+    })
+  })
+})
