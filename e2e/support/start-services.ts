@@ -95,6 +95,11 @@ export class ServiceProcess {
     return !this.exited
   }
 
+  /** The operating system's process id (the benchmark reads the process's CPU time from /proc). */
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
   /** The last lines the service printed, for an assertion message. */
   describe(lines = 30): string {
     return `--- ${this.name} output (last ${lines} lines) ---\n${this.output.slice(-lines).join('\n')}`

@@ -1,0 +1,470 @@
+// `npm run bench`: the cost of a token check and of a login, measured against the built services started as in
+// production. Rounds interleave every measurement, so a burst of noise from elsewhere on the machine lands on all of
+// them alike; each figure is the median over the rounds. Prints one table and writes the same figures as JSON.
+import { type ChildProcess, execFileSync, fork } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, loadavg } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createPasswordHasher } from '../../services/bank/src/identity/password.js'
+import { createWorkLimiter } from '../../services/bank/src/identity/work-limiter.js'
+import { Services } from '../support/start-services.js'
+import type {
+  CannonJob,
+  CannonResult,
+  Latency,
+  LoadJob,
+  LoadMessage,
+  LoadReply,
+  ProbeJob,
+  ProbeResult,
+  ProbeTarget,
+} from './load-worker.js'
+import { median } from './statistics.js'
+
+const benchDir = dirname(fileURLToPath(import.meta.url))
+const artifactPath = join(benchDir, '..', 'artifacts', 'bench.json')
+
+// Sized to finish in about two minutes on a 2-core machine; BENCH_ROUNDS and BENCH_SECONDS shorten a trial run.
+const rounds = positiveIntegerFromEnv('BENCH_ROUNDS', 5)
+const measureSeconds = positiveIntegerFromEnv('BENCH_SECONDS', 3)
+const warmupSeconds = 1
+/** Closed-loop clients for the token-check throughput runs. */
+const throughputConnections = 10
+/** Logins in flight during a storm: more than the bank's argon2 concurrency, so its queue never runs dry. */
+const cores = availableParallelism()
+const stormConnections = cores * 4
+/** Paced requests per second to each service: a steady trickle, far from saturating either. */
+const probeRatePerSecond = 200
+/** How long a storm runs before the paced requests start, so they meet it at full strength. */
+const stormLeadMs = 500
+/** Sequential argon2 verifications per round to measure CPU per hash. */
+const hashesPerRound = 8
+/** Users with their own login, so the token checks see several tokens rather than one. */
+const benchUsers = 4
+const password = 'bench-password-1234'
+// Services log at warn: at info, pino writes two lines per request, which costs the bare route and the token check
+// alike and mostly measures logging. BENCH_LOG_LEVEL=info measures that instead.
+const logLevel = process.env.BENCH_LOG_LEVEL ?? 'warn'
+
+function positiveIntegerFromEnv(name: string, fallback: number): number {
+  const value = process.env[name]
+  if (value === undefined) return fallback
+  if (!/^[1-9]\d*$/.test(value)) throw new Error(`${name} must be a positive integer`)
+  return Number(value)
+}
+
+// ---- the machine and the server processes' CPU time ----
+
+const clockTicksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+
+/** User + system CPU seconds a process has used so far, all its threads included (proc(5), fields 14 and 15). */
+function readCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond
+}
+
+function describeMachine() {
+  const cpuModel = cpus()[0]?.model ?? 'unknown'
+  return {
+    node: process.version,
+    cores,
+    nproc: Number(execFileSync('nproc', { encoding: 'utf8' }).trim()),
+    cpuModel,
+  }
+}
+
+function loadAverage(): [number, number, number] {
+  const [one = 0, five = 0, fifteen = 0] = loadavg()
+  return [one, five, fifteen]
+}
+
+// ---- load generators: child processes, one job at a time ----
+
+class LoadGenerator {
+  private nextId = 0
+  private readonly pending = new Map<number, (reply: LoadReply) => void>()
+
+  private constructor(private readonly child: ChildProcess) {
+    child.on('message', (reply: LoadReply) => {
+      this.pending.get(reply.id)?.(reply)
+      this.pending.delete(reply.id)
+    })
+    child.on('exit', () => {
+      for (const resolve of this.pending.values()) resolve({ id: -1, error: 'the load generator exited' })
+      this.pending.clear()
+    })
+  }
+
+  static start(): LoadGenerator {
+    // The same loader flags as this process, so the worker runs from its TypeScript source too.
+    return new LoadGenerator(fork(join(benchDir, 'load-worker.ts'), { stdio: 'inherit' }))
+  }
+
+  run(job: CannonJob): Promise<CannonResult>
+  run(job: ProbeJob): Promise<ProbeResult>
+  async run(job: LoadJob): Promise<CannonResult | ProbeResult> {
+    const id = this.nextId++
+    const reply = await new Promise<LoadReply>((resolve) => {
+      this.pending.set(id, resolve)
+      this.child.send({ id, job } satisfies LoadMessage)
+    })
+    if (reply.error !== undefined || reply.result === undefined) throw new Error(reply.error ?? 'no result')
+    return reply.result
+  }
+
+  stop() {
+    if (this.child.connected) this.child.disconnect()
+  }
+}
+
+// ---- the measurements ----
+
+interface ThroughputSample {
+  perSecond: number
+  latencyMs: Latency
+  cpuMicrosecondsPerRequest: number
+  failures: number
+}
+
+/** A closed-loop run against one service, with that service's CPU time over the run. */
+async function measureThroughput(load: LoadGenerator, pid: number, job: CannonJob): Promise<ThroughputSample> {
+  const cpuBefore = readCpuSeconds(pid)
+  const result = await load.run(job)
+  const cpuSeconds = readCpuSeconds(pid) - cpuBefore
+  const failures = Object.values(result.failures).reduce((sum, count) => sum + count, 0) + result.errors
+  return {
+    perSecond: result.perSecond,
+    latencyMs: result.latencyMs,
+    cpuMicrosecondsPerRequest: (cpuSeconds / Math.max(1, result.responses)) * 1e6,
+    failures,
+  }
+}
+
+/** CPU milliseconds per argon2 verification, through the bank's own hasher (same parameters, same library). */
+async function measureHashCpuMs(hasher: ReturnType<typeof createPasswordHasher>, passwordHash: string) {
+  const before = process.cpuUsage()
+  for (let i = 0; i < hashesPerRound; i++) {
+    if (!(await hasher.verify(passwordHash, password))) throw new Error('argon2 calibration: verification failed')
+  }
+  const { user, system } = process.cpuUsage(before)
+  return (user + system) / 1000 / hashesPerRound
+}
+
+async function postJson(url: string, body: unknown): Promise<{ status: number; data: unknown }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  })
+  const json = (await response.json()) as { data?: unknown }
+  return { status: response.status, data: json.data }
+}
+
+async function signUpAndLogIn(bankUrl: string, username: string): Promise<string> {
+  const registered = await postJson(`${bankUrl}/api/register`, { username, password })
+  if (registered.status !== 201) throw new Error(`could not register ${username}: ${registered.status}`)
+  const loggedIn = await postJson(`${bankUrl}/api/login`, { username, password })
+  if (loggedIn.status !== 200 || typeof loggedIn.data !== 'string') throw new Error(`could not log in ${username}`)
+  return loggedIn.data
+}
+
+function format(value: number, digits = 0): string {
+  return Number.isFinite(value)
+    ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : 'n/a'
+}
+
+async function main() {
+  const startedAt = Date.now()
+  const machine = describeMachine()
+  const loadBefore = loadAverage()
+  const services = await Services.start({ env: { LOG_LEVEL: logLevel }, bankEnv: { TRUST_PROXY: '127.0.0.1' } })
+  const cannon = LoadGenerator.start()
+  const prober = LoadGenerator.start()
+  try {
+    const bankPid = services.bank.pid
+    const retirementPid = services.retirement.pid
+    if (bankPid === undefined || retirementPid === undefined) throw new Error('a service has no process id')
+
+    const tokens: string[] = []
+    for (let i = 0; i < benchUsers; i++) tokens.push(await signUpAndLogIn(services.bankUrl, `bench-user-${i}`))
+    const cookie = (token: string) => ({ cookie: `access_token=${token}` })
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+
+    const retirementTargets = {
+      bare: [{ method: 'GET', path: '/healthz' }],
+      cookie: tokens.map((token) => ({ method: 'GET', path: '/api/me', headers: cookie(token) })),
+      bearer: tokens.map((token) => ({ method: 'GET', path: '/api/me', headers: bearer(token) })),
+    }
+    type RetirementTarget = keyof typeof retirementTargets
+    const throughputJob = (target: RetirementTarget, durationSeconds: number): CannonJob => ({
+      kind: 'cannon',
+      url: services.retirement.url,
+      connections: throughputConnections,
+      durationSeconds,
+      requests: retirementTargets[target],
+    })
+    const stormJob = (durationSeconds: number): CannonJob => ({
+      kind: 'cannon',
+      url: services.bank.url,
+      connections: stormConnections,
+      durationSeconds,
+      requests: [
+        {
+          method: 'POST',
+          path: '/api/login',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: 'bench-user-0', password }),
+        },
+      ],
+      spreadClientAddresses: true,
+    })
+    const probeTargets: ProbeTarget[] = [
+      { name: 'bank', url: `${services.bank.url}/api/me`, headers: cookie(tokens[0] ?? '') },
+      { name: 'retirement', url: `${services.retirement.url}/api/me`, headers: cookie(tokens[1] ?? '') },
+    ]
+    const probeJob: ProbeJob = {
+      kind: 'probe',
+      targets: probeTargets,
+      ratePerSecond: probeRatePerSecond,
+      durationSeconds: measureSeconds,
+    }
+
+    // The bank's hasher, with a limiter of one: hashes run one at a time, so CPU per hash is not shared.
+    const hasher = createPasswordHasher(createWorkLimiter({ concurrency: 1, maxQueued: 0 }))
+    const calibrationHash = await hasher.hash(password)
+
+    // Warm-up: JIT, caches and connection pools, for every kind of request measured below.
+    for (const target of Object.keys(retirementTargets) as RetirementTarget[]) {
+      await cannon.run(throughputJob(target, warmupSeconds))
+    }
+    await Promise.all([
+      cannon.run(stormJob(warmupSeconds)),
+      prober.run({ ...probeJob, durationSeconds: warmupSeconds }),
+    ])
+
+    const samples = {
+      retirement: { bare: [], cookie: [], bearer: [] } as Record<RetirementTarget, ThroughputSample[]>,
+      hashCpuMs: [] as number[],
+      logins: [] as Array<ThroughputSample & { cpuMsPerLogin: number }>,
+      paced: { alone: [], storm: [] } as Record<'alone' | 'storm', ProbeResult[]>,
+      ratios: { cookie: [], bearer: [] } as Record<'cookie' | 'bearer', number[]>,
+    }
+
+    const order: RetirementTarget[] = ['bare', 'cookie', 'bearer']
+    for (let round = 0; round < rounds; round++) {
+      process.stderr.write(`round ${round + 1}/${rounds}\n`)
+      // Token checks against the bare route, in a different order each round.
+      const thisRound = {} as Record<RetirementTarget, ThroughputSample>
+      for (let i = 0; i < order.length; i++) {
+        const target = order[(round + i) % order.length] as RetirementTarget
+        thisRound[target] = await measureThroughput(cannon, retirementPid, throughputJob(target, measureSeconds))
+        samples.retirement[target].push(thisRound[target])
+      }
+      for (const kind of ['cookie', 'bearer'] as const) {
+        samples.ratios[kind].push(thisRound[kind].cpuMicrosecondsPerRequest / thisRound.bare.cpuMicrosecondsPerRequest)
+      }
+
+      // argon2's cost on this machine right now, then logins as fast as the bank takes them.
+      samples.hashCpuMs.push(await measureHashCpuMs(hasher, calibrationHash))
+      const logins = await measureThroughput(cannon, bankPid, stormJob(measureSeconds))
+      samples.logins.push({ ...logins, cpuMsPerLogin: logins.cpuMicrosecondsPerRequest / 1000 })
+
+      // Paced token checks on both services, alone and during a login storm; which comes first alternates.
+      const phases = round % 2 === 0 ? (['alone', 'storm'] as const) : (['storm', 'alone'] as const)
+      for (const phase of phases) {
+        if (phase === 'alone') {
+          samples.paced.alone.push(await prober.run(probeJob))
+        } else {
+          const storm = cannon.run(stormJob(measureSeconds + (2 * stormLeadMs) / 1000))
+          await new Promise((resolve) => setTimeout(resolve, stormLeadMs))
+          samples.paced.storm.push(await prober.run(probeJob))
+          await storm
+        }
+      }
+    }
+
+    // ---- medians and the report ----
+    const summarizeThroughput = (list: ThroughputSample[]) => ({
+      perSecond: median(list.map((sample) => sample.perSecond)),
+      p50Ms: median(list.map((sample) => sample.latencyMs.p50)),
+      p99Ms: median(list.map((sample) => sample.latencyMs.p99)),
+      cpuMicrosecondsPerRequest: median(list.map((sample) => sample.cpuMicrosecondsPerRequest)),
+      failures: list.reduce((sum, sample) => sum + sample.failures, 0),
+    })
+    const hashCpuMs = median(samples.hashCpuMs)
+    const argon2LimitPerSecond = (cores * 1000) / hashCpuMs
+    const login = summarizeThroughput(samples.logins)
+    const pacedP99 = (phase: 'alone' | 'storm', service: string) =>
+      median(samples.paced[phase].map((result) => result.targets[service]?.latencyMs.p99 ?? Number.NaN))
+    const pacedFailures = (phase: 'alone' | 'storm') =>
+      samples.paced[phase].reduce(
+        (sum, result) => sum + Object.values(result.targets).reduce((n, target) => n + target.errors, 0),
+        0,
+      )
+    const paced = Object.fromEntries(
+      probeTargets.map(({ name }) => {
+        const alone = pacedP99('alone', name)
+        const storm = pacedP99('storm', name)
+        return [name, { p99AloneMs: alone, p99StormMs: storm, ratio: storm / alone }]
+      }),
+    ) as Record<string, { p99AloneMs: number; p99StormMs: number; ratio: number }>
+
+    const report = {
+      finishedAt: new Date().toISOString(),
+      durationSeconds: (Date.now() - startedAt) / 1000,
+      machine,
+      conditions: { loadAverageBefore: loadBefore, loadAverageAfter: loadAverage(), serviceLogLevel: logLevel },
+      settings: {
+        rounds,
+        measureSeconds,
+        throughputConnections,
+        stormConnections,
+        probeRatePerSecond,
+        hashesPerRound,
+        tokens: tokens.length,
+      },
+      retirement: {
+        bare: summarizeThroughput(samples.retirement.bare),
+        cookie: { ...summarizeThroughput(samples.retirement.cookie), ratioToBare: median(samples.ratios.cookie) },
+        bearer: { ...summarizeThroughput(samples.retirement.bearer), ratioToBare: median(samples.ratios.bearer) },
+      },
+      login: {
+        ...login,
+        cpuMsPerLogin: median(samples.logins.map((sample) => sample.cpuMsPerLogin)),
+        argon2CpuMsPerHash: hashCpuMs,
+        argon2LimitPerSecond,
+        fractionOfLimit: login.perSecond / argon2LimitPerSecond,
+      },
+      paced: { services: paced, failures: { alone: pacedFailures('alone'), storm: pacedFailures('storm') } },
+      goals: {
+        tokenCheckCpuRatio: { goal: 1.5, stretch: 1.3 },
+        loginFractionOfLimit: { goal: 0.8 },
+        p99StormToAloneRatio: { goal: 2 },
+      },
+      rawRounds: samples,
+    }
+
+    mkdirSync(dirname(artifactPath), { recursive: true })
+    writeFileSync(artifactPath, `${JSON.stringify(report, null, 2)}\n`)
+    process.stdout.write(renderTable(report))
+    process.stdout.write(`\nJSON: ${artifactPath}\n`)
+  } finally {
+    cannon.stop()
+    prober.stop()
+    await services.stopAll()
+  }
+}
+
+type Report = {
+  durationSeconds: number
+  machine: ReturnType<typeof describeMachine>
+  conditions: { loadAverageBefore: number[]; loadAverageAfter: number[]; serviceLogLevel: string }
+  settings: { rounds: number; measureSeconds: number; throughputConnections: number; stormConnections: number }
+  retirement: Record<
+    'bare' | 'cookie' | 'bearer',
+    { perSecond: number; p50Ms: number; p99Ms: number; cpuMicrosecondsPerRequest: number; failures: number }
+  > & { cookie: { ratioToBare: number }; bearer: { ratioToBare: number } }
+  login: {
+    perSecond: number
+    p50Ms: number
+    p99Ms: number
+    failures: number
+    cpuMsPerLogin: number
+    argon2CpuMsPerHash: number
+    argon2LimitPerSecond: number
+    fractionOfLimit: number
+  }
+  paced: {
+    services: Record<string, { p99AloneMs: number; p99StormMs: number; ratio: number }>
+    failures: { alone: number; storm: number }
+  }
+}
+
+function renderTable(report: Report): string {
+  const { machine, conditions, settings, retirement, login } = report
+  const mark = (ok: boolean) => (ok ? 'ok' : 'MISSED')
+  const loads = (values: number[]) => values.map((value) => value.toFixed(2)).join(' ')
+  const rows: string[][] = [
+    ['retirement, token check', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', '× bare', 'goal ≤ 1.5 (1.3)'],
+  ]
+  for (const [label, key] of [
+    ['GET /healthz (bare)', 'bare'],
+    ['GET /api/me, cookie', 'cookie'],
+    ['GET /api/me, Bearer', 'bearer'],
+  ] as const) {
+    const row = retirement[key]
+    const ratio = key === 'bare' ? 1 : retirement[key].ratioToBare
+    rows.push([
+      label,
+      format(row.perSecond),
+      format(row.p50Ms, 2),
+      format(row.p99Ms, 2),
+      format(row.cpuMicrosecondsPerRequest, 1),
+      format(ratio, 2),
+      key === 'bare' ? '' : `${mark(ratio <= 1.5)}${ratio <= 1.3 ? ' (stretch ok)' : ''}`,
+    ])
+  }
+  rows.push([])
+  rows.push(['bank, login storm', 'logins/s', 'p50 ms', 'p99 ms', 'CPU ms/login', '% of limit', 'goal ≥ 80%'])
+  rows.push([
+    `POST /api/login (${settings.stormConnections} conns)`,
+    format(login.perSecond, 1),
+    format(login.p50Ms, 1),
+    format(login.p99Ms, 1),
+    format(login.cpuMsPerLogin, 1),
+    format(login.fractionOfLimit * 100, 0),
+    mark(login.fractionOfLimit >= 0.8),
+  ])
+  rows.push([
+    `argon2 limit: ${machine.cores} cores ÷ ${format(login.argon2CpuMsPerHash, 1)} ms`,
+    format(login.argon2LimitPerSecond, 1),
+  ])
+  rows.push([])
+  rows.push(['paced GET /api/me, cookie', 'p99 alone', 'p99 storm', '× alone', '', '', 'goal ≤ 2'])
+  for (const name of ['bank', 'retirement']) {
+    const row = report.paced.services[name]
+    if (!row) continue
+    rows.push([
+      `${name} (${probeRatePerSecond}/s)`,
+      `${format(row.p99AloneMs, 2)} ms`,
+      `${format(row.p99StormMs, 2)} ms`,
+      format(row.ratio, 2),
+      '',
+      '',
+      mark(row.ratio <= 2),
+    ])
+  }
+  const widths: number[] = []
+  for (const row of rows) {
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, [...cell].length)
+    })
+  }
+  const lines = rows.map((row) =>
+    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  '),
+  )
+  const failures =
+    retirement.bare.failures +
+    retirement.cookie.failures +
+    retirement.bearer.failures +
+    login.failures +
+    report.paced.failures.alone +
+    report.paced.failures.storm
+  return [
+    `bank-sso bench: Node ${machine.node}, ${machine.cores} cores (nproc ${machine.nproc}), ${machine.cpuModel}`,
+    `load average before ${loads(conditions.loadAverageBefore)}, after ${loads(conditions.loadAverageAfter)}; ` +
+      `services log at ${conditions.serviceLogLevel}; medians of ${settings.rounds} interleaved rounds of ` +
+      `${settings.measureSeconds} s; ${format(report.durationSeconds, 0)} s in all`,
+    '',
+    ...lines.map((line) => line.trimEnd()),
+    '',
+    failures === 0 ? 'every answer was 2xx' : `WARNING: ${failures} answers were errors or not 2xx (see the JSON)`,
+    '',
+  ].join('\n')
+}
+
+await main()
