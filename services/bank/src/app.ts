@@ -8,6 +8,7 @@ import {
   openDatabase,
   replyNotFound,
   replyWithoutInternals,
+  signLogoutToken,
   ssoAuth,
   TooManyAttemptsError,
   webSecurity,
@@ -16,7 +17,10 @@ import {
 import Fastify from 'fastify'
 import { createAccountsRepository } from './accounts/accounts-repository.js'
 import { accountsRoutes } from './accounts/accounts-routes.js'
+import { createLogoutDelivery, type PostLogoutToken } from './backchannel/logout-delivery.js'
+import { createLogoutOutbox } from './backchannel/logout-outbox.js'
 import type { BankConfig } from './config.js'
+import { SharedAddressStore } from './identity/address-limits.js'
 import { createAuthenticator } from './identity/authenticate.js'
 import { loginRoutes } from './identity/login-routes.js'
 import { createLoginThrottle } from './identity/login-throttle.js'
@@ -30,6 +34,7 @@ import { pagesRoutes } from './pages/pages-routes.js'
 import { createLoginSessions } from './sessions/login-sessions.js'
 import { refreshRoutes } from './sessions/refresh-routes.js'
 import { createSessionsRepository } from './sessions/sessions-repository.js'
+import { sessionsRoutes } from './sessions/sessions-routes.js'
 
 // Resolved from this file, so it works from src/ (tests) and dist/ (the built server) alike.
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url))
@@ -44,8 +49,13 @@ const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
 // Ended sessions serve nobody; they and their retired refresh tokens are deleted this often.
 const EXPIRED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
 
+/** What tests may replace: how logout notices travel (unit tests open no sockets). */
+export interface BankDependencies {
+  postLogoutToken?: PostLogoutToken
+}
+
 /** The bank: users, passwords, login sessions and accounts. Registers everything in boot order; never listens. */
-export async function buildApp(config: BankConfig) {
+export async function buildApp(config: BankConfig, dependencies: BankDependencies = {}) {
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
@@ -65,13 +75,22 @@ export async function buildApp(config: BankConfig) {
   app.setNotFoundHandler(replyNotFound)
 
   const db = openDatabase(config.DATABASE_PATH, MIGRATIONS_DIR)
+  // Single logout: every revocation queues a notice per back-channel URL, in its own transaction.
+  const logoutOutbox = createLogoutOutbox(db, {
+    urls: config.BACKCHANNEL_LOGOUT_URLS,
+    accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
+  })
+  const sessions = createSessionsRepository(db, { refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL, outbox: logoutOutbox })
 
+  const keyring = createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS)
   const cookies = { secure: config.COOKIE_SECURE, domain: config.COOKIE_DOMAIN }
   await app.register(ssoAuth, {
-    keyring: createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS),
+    keyring,
     audience: 'bank',
     cookies,
     issuing: { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL },
+    // The bank refuses a revoked session's tokens at once, from its own table.
+    isRevoked: (user) => sessions.isRevoked(user.sessionId),
   })
   await app.register(webSecurity, {
     serviceName: 'bank',
@@ -81,13 +100,13 @@ export async function buildApp(config: BankConfig) {
   // Only the routes that name a limit (login, sign-up) are limited.
   await app.register(fastifyRateLimit, {
     global: false,
+    store: SharedAddressStore,
     errorResponseBuilder: (_request, { ttl }) =>
       withRetryAfter(new TooManyAttemptsError(String(Math.ceil(ttl / 1000))), ttl / 1000),
   })
 
   const users = createUsersRepository(db)
   const accounts = createAccountsRepository(db)
-  const sessions = createSessionsRepository(db, { refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL })
   const passwords = createPasswordHasher(
     createWorkLimiter({ concurrency: PASSWORD_WORK_CONCURRENCY, maxQueued: PASSWORD_WORK_MAX_QUEUED }),
   )
@@ -99,8 +118,16 @@ export async function buildApp(config: BankConfig) {
   const register = createRegistration({ db, users, accounts, passwords })
   const loginSessions = createLoginSessions({ sessions, users })
   const pruneTimer = setInterval(() => sessions.deleteExpired(), EXPIRED_SESSIONS_PRUNE_INTERVAL_MS).unref()
+  const logoutDelivery = createLogoutDelivery({
+    outbox: logoutOutbox,
+    signLogoutToken: (subject) => signLogoutToken(app.jwt, keyring, subject),
+    log: app.log.child({ component: 'logout-delivery' }),
+    ...(dependencies.postLogoutToken ? { post: dependencies.postLogoutToken } : {}),
+  })
+  logoutDelivery.start()
   app.addHook('onClose', async () => {
     clearInterval(pruneTimer)
+    await logoutDelivery.stop()
     db.close()
   })
 
@@ -115,6 +142,7 @@ export async function buildApp(config: BankConfig) {
   await app.register(async function signedIn(scope) {
     scope.addHook('onRequest', scope.requireSession) // every route below needs a valid access token
     await scope.register(meRoutes)
+    await scope.register(sessionsRoutes, { sessions })
     await scope.register(accountsRoutes, { accounts })
   })
   await app.register(pagesRoutes, {
