@@ -8,7 +8,7 @@ import type { Authenticate } from '../identity/authenticate.js'
 import { type Credentials, checkCredentials } from '../identity/credentials.js'
 import type { Register } from '../identity/registration.js'
 import type { LoginSessions } from '../sessions/login-sessions.js'
-import { resolveReturnTo } from './return-to.js'
+import { DEFAULT_RETURN_TO, resolveReturnTo } from './return-to.js'
 import { type FormView, renderDashboard, renderExpiredFormPage, renderLoginPage, renderRegisterPage } from './views.js'
 
 export interface PagesOptions {
@@ -48,6 +48,18 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error.code === 'FST_CSRF_INVALID_TOKEN' || error.code === 'FST_CSRF_MISSING_SECRET') {
       return sendHtml(reply, 403, renderExpiredFormPage())
+    }
+    // The per-address limit refuses a form post before its body is read: the form again with the sentence, as for
+    // every other refusal of a form, not the JSON of the API.
+    if (error.code === 'SSO_RATE_LIMITED' && request.method === 'POST') {
+      const retryAfterSeconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
+      if (typeof retryAfterSeconds === 'number') reply.header('retry-after', String(retryAfterSeconds))
+      const renderForm = request.routeOptions.url === '/register' ? renderRegisterPage : renderLoginPage
+      return sendHtml(
+        reply,
+        429,
+        renderForm({ csrfToken: reply.generateCsrf(), returnTo: DEFAULT_RETURN_TO, error: error.message }),
+      )
     }
     return replyWithoutInternals(error, request, reply)
   })
