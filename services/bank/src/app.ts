@@ -80,7 +80,10 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     urls: config.BACKCHANNEL_LOGOUT_URLS,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
   })
-  const sessions = createSessionsRepository(db, { refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL, outbox: logoutOutbox })
+  const sessions = createSessionsRepository(db, {
+    refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL,
+    outbox: logoutOutbox,
+  })
 
   const keyring = createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS)
   const cookies = { secure: config.COOKIE_SECURE, domain: config.COOKIE_DOMAIN }

@@ -66,4 +66,28 @@ describe('loadBankConfig', () => {
     const config = loadBankConfig({ NODE_ENV: 'production', JWT_SECRET: goodSecret, COOKIE_SECURE: 'false' })
     expect(config.COOKIE_SECURE).toBe(false)
   })
+
+  it("notifies retirement's back-channel endpoint by default, or the BACKCHANNEL_LOGOUT_URLS given", () => {
+    expect(loadBankConfig({ JWT_SECRET: goodSecret }).BACKCHANNEL_LOGOUT_URLS).toEqual([
+      'http://localhost:3001/backchannel/logout',
+    ])
+    expect(
+      loadBankConfig({ JWT_SECRET: goodSecret, RETIREMENT_PUBLIC_URL: 'https://retirement.example.com/' })
+        .BACKCHANNEL_LOGOUT_URLS,
+    ).toEqual(['https://retirement.example.com/backchannel/logout'])
+    const urls = 'http://retirement:3001/backchannel/logout, https://other.example/logout'
+    expect(loadBankConfig({ JWT_SECRET: goodSecret, BACKCHANNEL_LOGOUT_URLS: urls }).BACKCHANNEL_LOGOUT_URLS).toEqual([
+      'http://retirement:3001/backchannel/logout',
+      'https://other.example/logout',
+    ])
+  })
+
+  it.each(['not a url', 'ftp://retirement/logout', 'http://user:pw@retirement/logout'])(
+    'refuses BACKCHANNEL_LOGOUT_URLS=%s naming the variable',
+    (value) => {
+      expect(loadError({ JWT_SECRET: goodSecret, BACKCHANNEL_LOGOUT_URLS: value }).variable).toBe(
+        'BACKCHANNEL_LOGOUT_URLS',
+      )
+    },
+  )
 })

@@ -1,20 +1,45 @@
-import { CommonConfig, loadConfig } from '@sso/shared'
+import { CommonConfig, ConfigError, loadConfig } from '@sso/shared'
 import { type Static, Type } from 'typebox'
 
-/** The bank's settings: the common ones plus the lifetimes of the tokens it issues, in seconds. */
+/** The bank's settings: the common ones, the lifetimes of the tokens it issues (seconds), and where to send logouts. */
 export const BankConfig = Type.Object({
   ...CommonConfig.properties,
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1 }),
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 1 }),
+  /** Single logout: every back-channel logout endpoint to notify when a login session ends. */
+  BACKCHANNEL_LOGOUT_URLS: Type.Array(Type.String({ minLength: 1 })),
 })
 export type BankConfig = Static<typeof BankConfig>
 
+/** Retirement's back-channel logout endpoint, as browsers reach it; compose overrides it with the service address. */
+export function defaultBackchannelLogoutUrl(retirementPublicUrl: string): string {
+  return `${retirementPublicUrl.replace(/\/+$/, '')}/backchannel/logout`
+}
+
 /** Reads the bank's settings from the environment; throws a ConfigError naming the first bad variable. */
 export function loadBankConfig(env: NodeJS.ProcessEnv): BankConfig {
-  return loadConfig(BankConfig, env, {
+  const config = loadConfig(BankConfig, env, {
     PORT: 3000,
     DATABASE_PATH: 'data/bank.sqlite',
     ACCESS_TOKEN_TTL: 900,
     REFRESH_TOKEN_TTL: 604_800,
+    BACKCHANNEL_LOGOUT_URLS: [],
   })
+  if (config.BACKCHANNEL_LOGOUT_URLS.length === 0) {
+    config.BACKCHANNEL_LOGOUT_URLS = [defaultBackchannelLogoutUrl(config.RETIREMENT_PUBLIC_URL)]
+  }
+  for (const url of config.BACKCHANNEL_LOGOUT_URLS) assertNotificationUrl(url)
+  return config
+}
+
+function assertNotificationUrl(value: string) {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError('BACKCHANNEL_LOGOUT_URLS', 'must be comma-separated absolute http(s) URLs')
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.hash) {
+    throw new ConfigError('BACKCHANNEL_LOGOUT_URLS', 'must be http(s) URLs without credentials or a #fragment')
+  }
 }

@@ -1,4 +1,5 @@
-import { buildApp } from './app.js'
+import { type BankDependencies, buildApp } from './app.js'
+import type { PostLogoutToken } from './backchannel/logout-delivery.js'
 import type { BankConfig } from './config.js'
 
 /** A fixed 48-byte secret: tokens in tests are reproducible and pass the production rules. */
@@ -19,11 +20,28 @@ export const testConfig: BankConfig = {
   LOG_LEVEL: 'silent',
   ACCESS_TOKEN_TTL: 900,
   REFRESH_TOKEN_TTL: 604_800,
+  BACKCHANNEL_LOGOUT_URLS: ['http://localhost:3001/backchannel/logout'],
 }
 
-/** A bank with a fresh ':memory:' database; close it in afterEach. */
-export function buildTestApp(overrides: Partial<BankConfig> = {}) {
-  return buildApp({ ...testConfig, ...overrides })
+/** Stands in for retirement's back-channel endpoint: records every logout token and answers `status`. */
+export function createLogoutReceiver(status = 200) {
+  const receiver: { status: number; received: Array<{ url: string; logoutToken: string }>; post: PostLogoutToken } = {
+    status,
+    received: [],
+    post: async (url, logoutToken) => {
+      receiver.received.push({ url, logoutToken })
+      return receiver.status
+    },
+  }
+  return receiver
+}
+
+/** A bank with a fresh ':memory:' database; close it in afterEach. Logout notices never leave the process. */
+export function buildTestApp(
+  overrides: Partial<BankConfig> = {},
+  dependencies: BankDependencies = { postLogoutToken: createLogoutReceiver().post },
+) {
+  return buildApp({ ...testConfig, ...overrides }, dependencies)
 }
 
 type TestApp = Awaited<ReturnType<typeof buildTestApp>>

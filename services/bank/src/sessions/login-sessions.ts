@@ -51,13 +51,19 @@ export function createLoginSessions({ sessions, users }: { sessions: SessionsRep
       return { user: { id: user.id, username: user.username }, accessToken }
     },
 
-    /** Logout: revokes the session of the refresh cookie and of the access token, and clears both cookies. */
-    async end(request: FastifyRequest, reply: FastifyReply) {
-      const presented = request.cookies[REFRESH_TOKEN_COOKIE]
-      if (presented) sessions.revokeByRefreshToken(presented)
-      // API clients may hold only an access token; its `sid` names the session to end.
+    /**
+     * Logout: revokes the session of the refresh cookie and of the access token (with `everywhere`, every session
+     * of their user), and clears both cookies. Each revocation queues its single-logout notices.
+     */
+    async end(request: FastifyRequest, reply: FastifyReply, { everywhere = false }: { everywhere?: boolean } = {}) {
+      // Read before anything is revoked: afterwards the bank itself refuses this access token.
       const signedIn = await request.server.findSignedInUser(request)
+      const presented = request.cookies[REFRESH_TOKEN_COOKIE]
+      const ended = presented ? sessions.revokeByRefreshToken(presented) : undefined
+      // API clients may hold only an access token; its `sid` names the session to end.
       if (signedIn) sessions.revokeSession(signedIn.sessionId, signedIn.id)
+      const userId = signedIn?.id ?? ended?.userId
+      if (everywhere && userId) sessions.revokeAllForUser(userId)
       reply.clearLoginCookies()
     },
   }

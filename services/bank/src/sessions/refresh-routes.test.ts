@@ -140,11 +140,25 @@ describe('POST /api/logout', () => {
     expect((await app.inject({ method: 'POST', url: '/api/logout' })).statusCode).toBe(204)
   })
 
-  it('leaves an issued access token valid until it expires (a documented limit until single logout)', async () => {
+  it('refuses the access token of the logged-out session at once (single logout), with WWW-Authenticate', async () => {
     const { accessToken, cookies } = await logIn(app, alice)
     await app.inject({ method: 'POST', url: '/api/logout', cookies })
     const me = await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${accessToken}` } })
-    expect(me.statusCode).toBe(200)
+    expect(me.statusCode).toBe(401)
+    expect(me.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
+  })
+
+  it('refuses a body other than {"everywhere": boolean} with 400', async () => {
+    const { accessToken } = await logIn(app, alice)
+    for (const payload of [{ everywhere: 'yes' }, { everywhere: true, extra: 1 }, []]) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/api/logout',
+        headers: { authorization: `Bearer ${accessToken}` },
+        payload,
+      })
+      expect(response.statusCode).toBe(400)
+    }
   })
 
   it('refuses a cookie-authenticated logout from a foreign Origin with 403', async () => {

@@ -12,7 +12,7 @@ let sessions: SessionsRepository
 let userId: string
 beforeEach(() => {
   db = openDatabase(':memory:', MIGRATIONS_DIR)
-  sessions = createSessionsRepository(db, { refreshTokenTtlSeconds })
+  sessions = createSessionsRepository(db, { refreshTokenTtlSeconds, outbox: { enqueue: () => {} } })
   // No argon2 here: the repository never looks at the hash.
   userId = createUsersRepository(db).insert('alice', 'not-a-real-hash').id
 })

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { Database } from '@sso/shared'
+import type { EndedSession } from '../backchannel/logout-outbox.js'
 
 export interface LoginSession {
   /** The access tokens' `sid`. */
@@ -7,6 +8,19 @@ export interface LoginSession {
   userId: string
   /** Milliseconds since the epoch: login time + REFRESH_TOKEN_TTL, whatever rotations happen in between. */
   expiresAt: number
+}
+
+/** A live login session as its user sees it in the session list; times in milliseconds since the epoch. */
+export interface SessionSummary {
+  id: string
+  createdAt: number
+  lastUsedAt: number
+  userAgent: string | null
+}
+
+/** Where revocations are announced (single logout); `enqueue` runs inside the revocation's transaction. */
+export interface RevocationOutbox {
+  enqueue(ended: readonly EndedSession[], revokedAt: number): void
 }
 
 /** What presenting a refresh token led to. */
@@ -30,7 +44,10 @@ function newRefreshToken(): string {
 }
 
 /** Login sessions and their refresh tokens. */
-export function createSessionsRepository(db: Database, { refreshTokenTtlSeconds }: { refreshTokenTtlSeconds: number }) {
+export function createSessionsRepository(
+  db: Database,
+  { refreshTokenTtlSeconds, outbox }: { refreshTokenTtlSeconds: number; outbox: RevocationOutbox },
+) {
   const insert = db.prepare<[string, string, Buffer, number, number, number, string | null]>(`
     INSERT INTO login_sessions (id, user_id, refresh_token_hash, created_at, last_used_at, expires_at, user_agent)
     VALUES (?, ?, ?, ?, ?, ?, ?)`)
@@ -45,18 +62,37 @@ export function createSessionsRepository(db: Database, { refreshTokenTtlSeconds 
   const selectRetired = db.prepare<[Buffer], { sessionId: string }>(
     'SELECT session_id AS sessionId FROM retired_refresh_tokens WHERE token_hash = ?',
   )
-  const revokeById = db.prepare<[number, string]>(
-    'UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+  // Every revocation returns what it ended, so the outbox gets its notices in the same transaction.
+  const revokeById = db.prepare<[number, string], EndedSession>(
+    'UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id, user_id AS userId',
   )
-  const revokeForUser = db.prepare<[number, string, string]>(
-    'UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL',
-  )
-  const revokeByToken = db.prepare<{ hash: Buffer; now: number }, { id: string }>(`
+  const revokeForUser = db.prepare<[number, string, string], EndedSession>(`
+    UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL
+    RETURNING id, user_id AS userId`)
+  const revokeAllForUser = db.prepare<[number, string], EndedSession>(`
+    UPDATE login_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL
+    RETURNING id, user_id AS userId`)
+  const revokeByToken = db.prepare<{ hash: Buffer; now: number }, EndedSession>(`
     UPDATE login_sessions SET revoked_at = @now
     WHERE revoked_at IS NULL AND (
       refresh_token_hash = @hash OR id = (SELECT session_id FROM retired_refresh_tokens WHERE token_hash = @hash)
     )
-    RETURNING id`)
+    RETURNING id, user_id AS userId`)
+  const selectLive = db.prepare<[string, number], SessionSummary>(`
+    SELECT id, created_at AS createdAt, last_used_at AS lastUsedAt, user_agent AS userAgent
+    FROM login_sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?
+    ORDER BY last_used_at DESC, created_at DESC`)
+  // By primary key, once per authenticated request at the bank: microseconds, and right across processes.
+  const selectRevoked = db.prepare<[string], { revoked: 1 }>(
+    'SELECT 1 AS revoked FROM login_sessions WHERE id = ? AND revoked_at IS NOT NULL',
+  )
+
+  /** Runs a revocation and queues its logout notices, in one transaction. */
+  const revokeAndAnnounce = db.transaction((revoke: () => EndedSession[], now: number) => {
+    const ended = revoke()
+    outbox.enqueue(ended, now)
+    return ended
+  })
 
   const deleteExpired = db.prepare<[number]>('DELETE FROM login_sessions WHERE expires_at <= ?')
 
@@ -86,21 +122,38 @@ export function createSessionsRepository(db: Database, { refreshTokenTtlSeconds 
       if (session) return { outcome: 'rotated', session, refreshToken }
       const retired = selectRetired.get(presented)
       if (!retired) return { outcome: 'invalid' }
-      revokeById.run(now, retired.sessionId)
+      revokeAndAnnounce(() => revokeById.all(now, retired.sessionId), now)
       return { outcome: 'reused', sessionId: retired.sessionId }
     },
 
-    /** Logout by the refresh cookie (current or retired token); returns the revoked session's id, if any. */
-    revokeByRefreshToken(presentedToken: string): string | undefined {
+    /** Logout by the refresh cookie (current or retired token); returns the revoked session, if any. */
+    revokeByRefreshToken(presentedToken: string): EndedSession | undefined {
       if (!REFRESH_TOKEN_PATTERN.test(presentedToken)) return undefined
-      return revokeByToken.get({ hash: hashRefreshToken(presentedToken), now: Date.now() })?.id
+      const hash = hashRefreshToken(presentedToken)
+      const now = Date.now()
+      return revokeAndAnnounce(() => revokeByToken.all({ hash, now }), now)[0]
     },
 
     /** Forgets sessions past their lifetime, and with them their retired tokens; returns how many. */
     deleteExpired: () => deleteExpired.run(Date.now()).changes,
 
-    /** Logout by an access token's `sid`, for clients that hold no refresh cookie; only the user's own session. */
-    revokeSession: (sessionId: string, userId: string) => revokeForUser.run(Date.now(), sessionId, userId).changes > 0,
+    /** Ends one of the user's own sessions (logout by an access token's `sid`, or from the session list). */
+    revokeSession(sessionId: string, userId: string): boolean {
+      const now = Date.now()
+      return revokeAndAnnounce(() => revokeForUser.all(now, sessionId, userId), now).length > 0
+    },
+
+    /** "Log out everywhere": ends every session of the user; returns how many were live. */
+    revokeAllForUser(userId: string): number {
+      const now = Date.now()
+      return revokeAndAnnounce(() => revokeAllForUser.all(now, userId), now).length
+    },
+
+    /** The user's live sessions (not revoked, not past their lifetime), most recently used first. */
+    listLive: (userId: string) => selectLive.all(userId, Date.now()),
+
+    /** Whether the session an access token names has been revoked: the bank's own single-logout check. */
+    isRevoked: (sessionId: string) => selectRevoked.get(sessionId) !== undefined,
   }
 }
 export type SessionsRepository = ReturnType<typeof createSessionsRepository>

@@ -1,0 +1,145 @@
+import type { LogoutSubject } from '@sso/shared'
+import type { FastifyBaseLogger } from 'fastify'
+import type { LogoutOutbox, PendingNotice } from './logout-outbox.js'
+
+/** Posts one logout token to one back-channel URL; resolves with the HTTP status, rejects on a network failure. */
+export type PostLogoutToken = (url: string, logoutToken: string, signal: AbortSignal) => Promise<number>
+
+/** OpenID Connect Back-Channel Logout 1.0 §2.5: a form-encoded POST with the single field `logout_token`. */
+export const postLogoutToken: PostLogoutToken = async (url, logoutToken, signal) => {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ logout_token: logoutToken }).toString(),
+    // A redirect is not an answer: the notice is retried rather than sent somewhere else.
+    redirect: 'manual',
+    signal,
+  })
+  await response.body?.cancel()
+  return response.status
+}
+
+export interface LogoutDeliveryOptions {
+  outbox: LogoutOutbox
+  /** Signs a fresh logout token (new `jti`, `iat` and `exp`) for each attempt. */
+  signLogoutToken: (subject: LogoutSubject) => string
+  post?: PostLogoutToken
+  log: FastifyBaseLogger
+  tickMs?: number
+  requestTimeoutMs?: number
+}
+
+/** How often due notices are looked for; a revocation also wakes the worker at once. */
+export const DELIVERY_TICK_MS = 1_000
+/** A receiver that does not answer within this is treated as down for this attempt. */
+export const DELIVERY_TIMEOUT_MS = 3_000
+// Retry delays double from half a second up to a cap, so a receiver that comes back hears of every pending
+// logout within cap + tick + timeout (under 10 s; the contract allows 15).
+const FIRST_RETRY_DELAY_MS = 500
+/** The longest wait between two attempts of one notice. */
+export const MAX_RETRY_DELAY_MS = 5_000
+const BATCH_SIZE = 50
+
+/** The delay before attempt `attempts + 1`, after `attempts` failures. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(MAX_RETRY_DELAY_MS, FIRST_RETRY_DELAY_MS * 2 ** Math.max(0, attempts - 1))
+}
+
+/**
+ * The single-logout delivery worker: posts due notices from the outbox, deletes each one only on a 2xx answer,
+ * backs off on anything else, and gives up on a notice once every access token it concerns has expired anyway.
+ * One run at a time: a tick or wake-up during a run asks for one more run after it.
+ */
+export function createLogoutDelivery(options: LogoutDeliveryOptions) {
+  const { outbox, signLogoutToken, log } = options
+  const post = options.post ?? postLogoutToken
+  const tickMs = options.tickMs ?? DELIVERY_TICK_MS
+  const requestTimeoutMs = options.requestTimeoutMs ?? DELIVERY_TIMEOUT_MS
+  const stopping = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> | undefined
+  let runAgain = false
+
+  async function deliver(notice: PendingNotice): Promise<void> {
+    const subject: LogoutSubject =
+      notice.sessionId === null ? { sub: notice.userId } : { sid: notice.sessionId, sub: notice.userId }
+    let outcome: string
+    try {
+      const status = await post(
+        notice.url,
+        signLogoutToken(subject),
+        AbortSignal.any([stopping.signal, AbortSignal.timeout(requestTimeoutMs)]),
+      )
+      if (status >= 200 && status < 300) {
+        outbox.remove(notice.id)
+        log.info({ url: notice.url, sessionId: notice.sessionId, attempts: notice.attempts + 1 }, 'logout delivered')
+        return
+      }
+      outcome = `HTTP ${status}`
+    } catch (error) {
+      // Shutting down: the notice stays as it is and the next start delivers it.
+      if (stopping.signal.aborted) return
+      outcome = (error as Error).message
+    }
+    const attempts = notice.attempts + 1
+    const nextAttemptAt = Date.now() + retryDelayMs(attempts)
+    log.warn({ url: notice.url, sessionId: notice.sessionId, attempts, outcome }, 'logout notice not delivered yet')
+    outbox.scheduleRetry(notice.id, attempts, nextAttemptAt)
+  }
+
+  /** One pass over the due notices; resolves when every attempt it started has ended. */
+  async function deliverDue(): Promise<void> {
+    const now = Date.now()
+    const due = outbox.findDue(now, BATCH_SIZE)
+    const live: PendingNotice[] = []
+    for (const notice of due) {
+      if (now < notice.giveUpAt) {
+        live.push(notice)
+        continue
+      }
+      // Every access token of the session has expired by now: the receiver refuses them without being told.
+      outbox.remove(notice.id)
+      log.warn({ url: notice.url, sessionId: notice.sessionId, attempts: notice.attempts }, 'logout notice given up')
+    }
+    await Promise.all(live.map(deliver))
+    if (due.length === BATCH_SIZE) runAgain = true
+  }
+
+  function run(): Promise<void> {
+    if (stopping.signal.aborted) return Promise.resolve()
+    if (running) {
+      runAgain = true
+      return running
+    }
+    running = (async () => {
+      try {
+        do {
+          runAgain = false
+          await deliverDue()
+        } while (runAgain && !stopping.signal.aborted)
+      } catch (error) {
+        log.error({ err: error }, 'logout delivery failed')
+      } finally {
+        running = undefined
+      }
+    })()
+    return running
+  }
+
+  return {
+    /** Starts the tick; the timer never keeps the process alive on its own. */
+    start() {
+      timer ??= setInterval(run, tickMs).unref()
+      outbox.onEnqueued(() => void run())
+    },
+    /** Delivers what is due now (or joins the run in progress); for the revocation path and tests. */
+    run,
+    /** Stops the tick, abandons attempts in flight (their notices stay queued) and waits for the run to end. */
+    async stop() {
+      clearInterval(timer)
+      stopping.abort()
+      await running
+    },
+  }
+}
+export type LogoutDelivery = ReturnType<typeof createLogoutDelivery>

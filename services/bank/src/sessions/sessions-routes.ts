@@ -1,0 +1,44 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ErrorResponse, Ok } from '@sso/shared'
+import { Type } from 'typebox'
+import type { SessionsRepository } from './sessions-repository.js'
+
+const SessionView = Type.Object({
+  id: Type.String({ description: "the access tokens' sid" }),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.String({ format: 'date-time' }),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  current: Type.Boolean({ description: 'the session of the access token that asked' }),
+})
+const SessionParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+
+/** The signed-in user's login sessions: the list, and ending one of them (single logout follows). */
+export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepository }> = async (
+  app,
+  { sessions },
+) => {
+  app.get('/api/sessions', { schema: { response: { 200: Ok(Type.Array(SessionView)) } } }, async (request) => {
+    const data = sessions.listLive(request.user.id).map((session) => ({
+      id: session.id,
+      createdAt: new Date(session.createdAt).toISOString(),
+      lastUsedAt: new Date(session.lastUsedAt).toISOString(),
+      userAgent: session.userAgent,
+      current: session.id === request.user.sessionId,
+    }))
+    return { status: 'ok' as const, data }
+  })
+
+  app.delete(
+    '/api/sessions/:id',
+    { schema: { params: SessionParams, response: { 204: Type.Null(), 404: ErrorResponse } } },
+    async (request, reply) => {
+      // An unknown id, an ended session and another user's look the same: others' session ids cannot be probed.
+      if (!sessions.revokeSession(request.params.id, request.user.id)) {
+        return reply.code(404).send({ status: 'error', error: 'No such login session', code: 'SSO_NOT_FOUND' })
+      }
+      // Ending the session this browser is using is a logout: its cookies go too.
+      if (request.params.id === request.user.sessionId) reply.clearLoginCookies()
+      return reply.code(204).send(null)
+    },
+  )
+}
