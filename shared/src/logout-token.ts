@@ -122,3 +122,10 @@ export function verifyLogoutToken(jwt: JWT, keyring: Keyring, audience: ServiceN
   if (!isWellFormed) throw new InvalidLogoutTokenError()
   return { sessionId: sid, userId: sub, tokenId: jti, issuedAt: iat, expiresAt: exp }
 }
+
+/** The back-channel endpoint takes only what the specification sends: a form-encoded body. */
+export const LogoutTokenMediaTypeError = createError(
+  'SSO_UNSUPPORTED_MEDIA_TYPE',
+  'Send the logout token as application/x-www-form-urlencoded',
+  415,
+)

@@ -10,6 +10,8 @@ import {
   webSecurity,
 } from '@sso/shared'
 import Fastify from 'fastify'
+import { backchannelRoutes } from './backchannel/backchannel-routes.js'
+import { createRevocationList } from './backchannel/revocation-list.js'
 import type { RetirementConfig } from './config.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createPlansRepository } from './plans/plans-repository.js'
@@ -18,6 +20,8 @@ import { plansRoutes } from './plans/plans-routes.js'
 // Read at run time, next to dist/ (the container image copies the folder to the same place).
 const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url))
 const bodyLimitBytes = 16 * 1024
+// Revocations past their usefulness are forgotten this often (memory and database).
+const revocationsPruneIntervalMs = 10 * 60_000
 
 export async function buildApp(config: RetirementConfig) {
   const app = Fastify({
@@ -37,16 +41,25 @@ export async function buildApp(config: RetirementConfig) {
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
 
   const db = openDatabase(config.DATABASE_PATH, migrationsDir)
-  app.addHook('onClose', async () => db.close())
+  // Single logout: the bank's notices, loaded once; each request checks them in memory, never asking the bank.
+  const revocations = createRevocationList(db, { maxAccessTokenTtlSeconds: config.MAX_ACCESS_TOKEN_TTL })
+  revocations.load()
+  const pruneTimer = setInterval(() => revocations.prune(), revocationsPruneIntervalMs).unref()
+  app.addHook('onClose', async () => {
+    clearInterval(pruneTimer)
+    db.close()
+  })
   app.setErrorHandler(replyWithoutInternals)
   app.setNotFoundHandler(replyNotFound)
 
+  const keyring = createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS)
   const cookies = { secure: config.COOKIE_SECURE, domain: config.COOKIE_DOMAIN }
-  // Verification only: without `issuing`, this service cannot sign a token, so it can only trust the bank's.
+  // Verification only: this service never issues an access token, so it can only trust the bank's.
   await app.register(ssoAuth, {
-    keyring: createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS),
+    keyring,
     audience: 'retirement',
     cookies,
+    isRevoked: (user) => revocations.isRevoked(user),
   })
   await app.register(webSecurity, {
     serviceName: 'retirement',
@@ -59,6 +72,9 @@ export async function buildApp(config: RetirementConfig) {
     checkDatabase.get() // throws (500) if the database is gone
     return { status: 'ok' } as const
   })
+
+  // Server to server, authenticated by the logout token itself: outside the signed-in scope and the CSRF rules.
+  await app.register(backchannelRoutes, { keyring, revocations })
 
   const plans = createPlansRepository(db)
   await app.register(pagesRoutes, {

@@ -35,4 +35,10 @@ describe('loadRetirementConfig', () => {
     expect(() => loadRetirementConfig(env)).toThrow(ConfigError)
     expect(() => loadRetirementConfig(env)).toThrow(new RegExp(`^${variable}:`))
   })
+
+  it('remembers a revoked session for a day unless MAX_ACCESS_TOKEN_TTL says how long tokens may live', () => {
+    expect(loadRetirementConfig(production).MAX_ACCESS_TOKEN_TTL).toBe(86_400)
+    expect(loadRetirementConfig({ ...production, MAX_ACCESS_TOKEN_TTL: '900' }).MAX_ACCESS_TOKEN_TTL).toBe(900)
+    expect(() => loadRetirementConfig({ ...production, MAX_ACCESS_TOKEN_TTL: '15m' })).toThrow(ConfigError)
+  })
 })

@@ -1,11 +1,23 @@
 import { CommonConfig, loadConfig, type ServiceDefaults } from '@sso/shared'
 import { type Static, Type } from 'typebox'
 
-/** Retirement needs nothing beyond the settings both services share; it never issues tokens. */
-export const RetirementConfig = Type.Object({ ...CommonConfig.properties })
+/** Retirement never issues tokens; beyond the shared settings it only needs to know how long a revocation matters. */
+export const RetirementConfig = Type.Object({
+  ...CommonConfig.properties,
+  /**
+   * Single logout: the longest access-token lifetime the bank may use (its ACCESS_TOKEN_TTL), in seconds. A revoked
+   * session is remembered this long after the notice, since no token of it can outlive that.
+   */
+  MAX_ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1 }),
+})
 export type RetirementConfig = Static<typeof RetirementConfig>
 
-const retirementDefaults: ServiceDefaults = { PORT: 3001, DATABASE_PATH: 'data/retirement.sqlite' }
+// A day: far above the bank's 900 s default, so a longer ACCESS_TOKEN_TTL needs no change here.
+const retirementDefaults: ServiceDefaults = {
+  PORT: 3001,
+  DATABASE_PATH: 'data/retirement.sqlite',
+  MAX_ACCESS_TOKEN_TTL: 86_400,
+}
 
 /** Reads and checks the settings once at start; throws a ConfigError naming the first wrong variable. */
 export function loadRetirementConfig(env: NodeJS.ProcessEnv): RetirementConfig {

@@ -22,6 +22,7 @@ export function createTestConfig(overrides: Partial<RetirementConfig> = {}): Ret
     COOKIE_SECURE: false,
     TRUST_PROXY: [],
     LOG_LEVEL: 'silent',
+    MAX_ACCESS_TOKEN_TTL: 86_400,
     ...overrides,
   }
 }

@@ -1,0 +1,44 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import {
+  HealthResponse,
+  InvalidLogoutTokenError,
+  type Keyring,
+  LogoutTokenMediaTypeError,
+  MAX_TOKEN_BYTES,
+  verifyLogoutToken,
+} from '@sso/shared'
+import type { FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import type { RevocationList } from './revocation-list.js'
+
+// OpenID Connect Back-Channel Logout 1.0 §2.5: a form-encoded POST whose `logout_token` field is the JWT.
+const LogoutRequest = Type.Object({ logout_token: Type.String({ minLength: 1, maxLength: MAX_TOKEN_BYTES }) })
+
+/** Refused before the body is read: JSON, text or a multipart body is not what the bank sends. */
+async function requireFormEncoded(request: FastifyRequest) {
+  const mediaType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
+  if (mediaType !== 'application/x-www-form-urlencoded') throw new LogoutTokenMediaTypeError()
+}
+
+/**
+ * The bank's single-logout notices. Server to server and authenticated by the logout token itself: no CSRF token,
+ * no access token. 200 once recorded; 400 for an invalid, replayed or wrongly typed token (§2.8).
+ */
+export const backchannelRoutes: FastifyPluginAsyncTypebox<{ keyring: Keyring; revocations: RevocationList }> = async (
+  app,
+  { keyring, revocations },
+) => {
+  app.post(
+    '/backchannel/logout',
+    { onRequest: requireFormEncoded, schema: { body: LogoutRequest, response: { 200: HealthResponse } } },
+    async (request) => {
+      const notice = verifyLogoutToken(app.jwt, keyring, 'retirement', request.body.logout_token)
+      if (revocations.record(notice) === 'replayed') {
+        request.log.warn({ jti: notice.tokenId }, 'logout token replayed: refused')
+        throw new InvalidLogoutTokenError()
+      }
+      request.log.info({ sessionId: notice.sessionId, userId: notice.userId }, 'single logout: session ended')
+      return { status: 'ok' as const }
+    },
+  )
+}
