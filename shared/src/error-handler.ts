@@ -9,6 +9,8 @@ const CLIENT_ERROR_SENTENCES: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'The JSON body is empty',
   FST_ERR_CTP_INVALID_JSON_BODY: 'The body is not valid JSON',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'The Content-Length header does not match the body',
+  // Fastify's own message quotes the URL, which may hold a token.
+  FST_ERR_BAD_URL: 'The URL is malformed',
   FST_CSRF_MISSING_SECRET: 'The form has expired; reload the page and try again',
   FST_CSRF_INVALID_TOKEN: 'The form has expired; reload the page and try again',
 }
@@ -53,11 +55,11 @@ export function replyWithoutInternals(error: FastifyError, request: FastifyReque
     .send({ status: 'error', error: message, code: error.validation ? 'SSO_INVALID_INPUT' : error.code })
 }
 
-/** 404 in the same shape as every other error. */
+/** 404 in the same shape as every other error. The path is not echoed: a client may have put a token in it. */
 export function replyNotFound(request: FastifyRequest, reply: FastifyReply) {
   return reply.code(404).send({
     status: 'error',
-    error: `Nothing at ${request.method} ${request.url.split('?')[0]}`,
+    error: `Nothing here for ${request.method}: check the path`,
     code: 'SSO_NOT_FOUND',
   })
 }

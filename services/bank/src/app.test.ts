@@ -22,4 +22,13 @@ describe('the bank app', () => {
     expect(response.statusCode).toBe(404)
     expect(response.json()).toMatchObject({ status: 'error', code: 'SSO_NOT_FOUND' })
   })
+
+  it('echoes neither the path of a 404 nor a malformed URL, where a client may have put a token', async () => {
+    for (const url of ['/api/eyJhbGciOiJIUzI1NiJ9.secret-looking', '/api/%zzeyJhbGciOiJIUzI1NiJ9.secret-looking']) {
+      const response = await app.inject({ url })
+      expect([400, 404]).toContain(response.statusCode)
+      expect(response.json()).toMatchObject({ status: 'error', error: expect.any(String) })
+      expect(response.body).not.toContain('eyJ')
+    }
+  })
 })

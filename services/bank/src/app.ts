@@ -68,6 +68,8 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     // The client address (rate limits, logs) comes from X-Forwarded-For only when sent by a proxy we were told of.
     trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Refusals before routing (a malformed URL) get the contract's error shape too, without the URL echoed.
+    frameworkErrors: replyWithoutInternals,
   }).withTypeProvider<TypeBoxTypeProvider>()
   // TypeBox's own checker: no type coercion and no silent removal of unknown properties (both are 400s).
   app.setValidatorCompiler(TypeBoxValidatorCompiler)

@@ -104,4 +104,14 @@ describe('access token verification', () => {
     expect(response.statusCode).toBe(401)
     expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
   })
+
+  it('echoes neither the path of a 404 nor a malformed URL, where a client may have put a token', async () => {
+    app = await buildTestApp()
+    for (const url of ['/api/eyJhbGciOiJIUzI1NiJ9.secret-looking', '/api/%zzeyJhbGciOiJIUzI1NiJ9.secret-looking']) {
+      const response = await app.inject({ url })
+      expect([400, 404]).toContain(response.statusCode)
+      expect(response.json()).toMatchObject({ status: 'error', error: expect.any(String) })
+      expect(response.body).not.toContain('eyJ')
+    }
+  })
 })

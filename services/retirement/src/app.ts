@@ -36,6 +36,8 @@ export async function buildApp(config: RetirementConfig) {
     // Without named proxies, X-Forwarded-For is ignored and the socket's address is the client's.
     trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
     bodyLimit: bodyLimitBytes,
+    // Refusals before routing (a malformed URL) get the contract's error shape too, without the URL echoed.
+    frameworkErrors: replyWithoutInternals,
   }).withTypeProvider<TypeBoxTypeProvider>()
   // TypeBox's own checker, as in the bank: "100" is not a number of cents, and an unknown field is a 400, not ignored.
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
