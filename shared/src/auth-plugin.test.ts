@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MAX_TOKEN_BYTES, ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
@@ -32,6 +32,7 @@ beforeEach(async () => {
   app.get('/maybe', async (request) => ({ user: await app.findSignedInUser(request) }))
 })
 afterEach(async () => {
+  vi.useRealTimers()
   await app.close()
 })
 
@@ -155,6 +156,28 @@ describe('verifying', () => {
   it('tolerates clock skew of 25 s in iat and nbf', async () => {
     const soon = Math.floor(Date.now() / 1000) + 25
     expect((await withBearer(forgeToken(header(), validClaims({ iat: soon, nbf: soon }), SECRET))).statusCode).toBe(200)
+  })
+
+  it('refuses a token it accepted before once it expires, past the same 30 s tolerance', async () => {
+    const expiresAt = Math.floor(Date.now() / 1000) + 60
+    const token = forgeToken(header(), validClaims({ exp: expiresAt }), SECRET)
+    expect((await withBearer(token)).statusCode).toBe(200) // verified in full, then remembered
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime((expiresAt + 25) * 1000)
+    expect((await withBearer(token)).statusCode).toBe(200)
+    expect((await app.inject({ url: '/me', cookies: { access_token: token } })).statusCode).toBe(200)
+    vi.setSystemTime((expiresAt + 31) * 1000)
+    expect((await withBearer(token)).statusCode).toBe(401)
+    expect((await app.inject({ url: '/me', cookies: { access_token: token } })).statusCode).toBe(401)
+  })
+
+  it('gives each request the claims of its own token, however many tokens it has seen', async () => {
+    const tokens = ['alice', 'bob', 'carol'].map((username) => forgeToken(header(), validClaims({ username }), SECRET))
+    for (let round = 0; round < 2; round++) {
+      for (const [i, username] of ['alice', 'bob', 'carol'].entries()) {
+        expect((await withBearer(tokens[i] ?? '')).json().username).toBe(username)
+      }
+    }
   })
 
   it('refuses a token over 4 KiB before parsing it', async () => {
