@@ -46,6 +46,8 @@ const password = 'bench-password-1234'
 // Services log at warn: at info, pino writes two lines per request, which costs the bare route and the token check
 // alike and mostly measures logging. BENCH_LOG_LEVEL=info measures that instead.
 const logLevel = process.env.BENCH_LOG_LEVEL ?? 'warn'
+// BENCH_CPU_PROF_DIR=dir: each service writes a V8 CPU profile there when it stops (see cpu-profile.mjs).
+const cpuProfileDir = process.env.BENCH_CPU_PROF_DIR
 
 function positiveIntegerFromEnv(name: string, fallback: number): number {
   const value = process.env[name]
@@ -181,7 +183,15 @@ async function main() {
   const startedAt = Date.now()
   const machine = describeMachine()
   const loadBefore = loadAverage()
-  const services = await Services.start({ env: { LOG_LEVEL: logLevel }, bankEnv: { TRUST_PROXY: '127.0.0.1' } })
+  const services = await Services.start({
+    env: {
+      LOG_LEVEL: logLevel,
+      ...(cpuProfileDir
+        ? { BENCH_CPU_PROF_DIR: cpuProfileDir, NODE_OPTIONS: `--import=${join(benchDir, 'cpu-profile.mjs')}` }
+        : {}),
+    },
+    bankEnv: { TRUST_PROXY: '127.0.0.1' },
+  })
   const cannon = LoadGenerator.start()
   const prober = LoadGenerator.start()
   try {
