@@ -311,3 +311,81 @@ describe('POST /logout', () => {
     expect((await app.inject({ method: 'POST', url: '/api/refresh', cookies })).statusCode).toBe(200)
   })
 })
+
+describe('the dashboard session list (single logout)', () => {
+  const sidOf = (accessToken: string) =>
+    JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')).sid as string
+
+  it('lists every live session with its own sign-out form and a "Sign out everywhere" form, all with CSRF tokens', async () => {
+    await signUp(app, alice)
+    const here = await logIn(app, alice)
+    const elsewhere = await app.inject({
+      method: 'POST',
+      url: '/api/login',
+      payload: alice,
+      headers: { 'user-agent': 'Phone <script>' },
+    })
+    const response = await app.inject({ url: '/', cookies: here.cookies })
+    expect(response.statusCode).toBe(200)
+    const page = response.body
+    expect(page).toContain(`data-session-id="${sidOf(here.accessToken)}"`)
+    expect(page).toContain(`data-session-id="${sidOf(elsewhere.json().data)}"`)
+    expect(page).toContain('Phone &lt;script&gt;')
+    expect(page).toContain('(this browser)')
+    expect(page.match(/action="\/sessions\/end"/g)).toHaveLength(2)
+    expect(page).toContain('name="everywhere" value="true"')
+    const forms = page.match(/<form[\s\S]*?<\/form>/g) ?? []
+    for (const form of forms) expect(form).toMatch(/name="_csrf" value="[^"]+"/)
+  })
+
+  it('signs another session out from its button and stays on the dashboard', async () => {
+    await signUp(app, alice)
+    const here = await logIn(app, alice)
+    const elsewhere = await logIn(app, alice)
+    const { csrfToken, jar } = await openForm('/', here.cookies)
+    const response = await postForm(
+      '/sessions/end',
+      { _csrf: csrfToken, session_id: sidOf(elsewhere.accessToken) },
+      jar,
+    )
+    expect(response.statusCode).toBe(303)
+    expect(response.headers.location).toBe('/')
+    const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+    expect((await app.inject({ url: '/api/me', headers: bearer(elsewhere.accessToken) })).statusCode).toBe(401)
+    expect((await app.inject({ url: '/api/me', headers: bearer(here.accessToken) })).statusCode).toBe(200)
+  })
+
+  it("ends this browser's session from its own button like a logout", async () => {
+    await signUp(app, alice)
+    const here = await logIn(app, alice)
+    const { csrfToken, jar } = await openForm('/', here.cookies)
+    const response = await postForm('/sessions/end', { _csrf: csrfToken, session_id: sidOf(here.accessToken) }, jar)
+    expect(response.statusCode).toBe(303)
+    expect(response.headers.location).toBe('/login')
+    expect(cookiesOf(response)).toMatchObject({ access_token: '', refresh_token: '' })
+  })
+
+  it('"Sign out everywhere" ends every session of the user', async () => {
+    await signUp(app, alice)
+    const here = await logIn(app, alice)
+    const elsewhere = await logIn(app, alice)
+    const { csrfToken, jar } = await openForm('/', here.cookies)
+    const response = await postForm('/logout', { _csrf: csrfToken, everywhere: 'true' }, jar)
+    expect(response.statusCode).toBe(303)
+    expect(response.headers.location).toBe('/login')
+    for (const { accessToken } of [here, elsewhere]) {
+      const me = await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${accessToken}` } })
+      expect(me.statusCode).toBe(401)
+    }
+  })
+
+  it('refuses a session sign-out without a CSRF token with 403', async () => {
+    await signUp(app, alice)
+    const here = await logIn(app, alice)
+    const elsewhere = await logIn(app, alice)
+    const { jar } = await openForm('/', here.cookies)
+    expect((await postForm('/sessions/end', { session_id: sidOf(elsewhere.accessToken) }, jar)).statusCode).toBe(403)
+    const me = await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${elsewhere.accessToken}` } })
+    expect(me.statusCode).toBe(200)
+  })
+})

@@ -67,9 +67,10 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
   /** The user of a valid access token, or else of a valid refresh cookie (rotated, both cookies renewed). */
   async function findOrResumeSession(request: FastifyRequest, reply: FastifyReply) {
     const signedIn = await app.findSignedInUser(request)
-    if (signedIn) return { id: signedIn.id, username: signedIn.username }
+    if (signedIn) return { id: signedIn.id, username: signedIn.username, sessionId: signedIn.sessionId }
     // An expired access token must never show a login form while the login session lives.
-    return (await loginSessions.resume(request, reply))?.user ?? null
+    const resumed = await loginSessions.resume(request, reply)
+    return resumed ? { ...resumed.user, sessionId: resumed.sessionId } : null
   }
 
   /**
@@ -116,6 +117,8 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
       accounts: accounts.listForUser(user.id),
       retirementUrl: publicUrls.retirement,
       csrfToken: reply.generateCsrf(),
+      sessions: loginSessions.listLive(user.id),
+      currentSessionId: user.sessionId,
     })
     return sendHtml(reply, 200, page)
   })
@@ -149,7 +152,24 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
   )
 
   app.post('/logout', { preValidation: app.csrfProtection }, async (request, reply) => {
-    await loginSessions.end(request, reply)
+    // The dashboard's "Sign out everywhere" button sends everywhere=true.
+    const everywhere = (request.body as Record<string, unknown> | undefined)?.everywhere === 'true'
+    await loginSessions.end(request, reply, { everywhere })
     return reply.redirect('/login', 303)
+  })
+
+  // One session's "Sign out" button in the dashboard's list (a form cannot send DELETE /api/sessions/:id).
+  app.post('/sessions/end', { preValidation: app.csrfProtection }, async (request, reply) => {
+    const sessionId = (request.body as Record<string, unknown> | undefined)?.session_id
+    const user = await findOrResumeSession(request, reply)
+    if (!user) return reply.redirect('/login', 303)
+    if (sessionId === user.sessionId) {
+      // Ending the session this browser uses is signing out here.
+      await loginSessions.end(request, reply)
+      return reply.redirect('/login', 303)
+    }
+    // Unknown, ended or someone else's: nothing happens, and the list shows what is still live.
+    if (typeof sessionId === 'string') loginSessions.endOne(sessionId, user.id)
+    return reply.redirect('/', 303)
   })
 }

@@ -1,5 +1,6 @@
 import { formatCents, html, renderPage, type SafeHtml } from '@sso/shared'
 import type { Account } from '../accounts/accounts-repository.js'
+import type { SessionSummary } from '../sessions/sessions-repository.js'
 import { DEFAULT_RETURN_TO } from './return-to.js'
 
 export interface FormView {
@@ -63,10 +64,49 @@ export interface DashboardView {
   accounts: Account[]
   retirementUrl: string
   csrfToken: string
+  /** The user's live login sessions, and which one this browser holds. */
+  sessions: SessionSummary[]
+  currentSessionId: string
 }
 
-/** `GET /` for a signed-in user: balances, the way to the retirement app, and logout. */
-export function renderDashboard({ username, accounts, retirementUrl, csrfToken }: DashboardView): string {
+/** A time as people read it, in UTC so it is the same whoever renders it; the exact value is in `datetime`. */
+function renderTime(milliseconds: number): SafeHtml {
+  const iso = new Date(milliseconds).toISOString()
+  return html`<time datetime="${iso}">${iso.slice(0, 16).replace('T', ' ')} UTC</time>`
+}
+
+/** Where the user is signed in, each with its own sign-out button, and "sign out everywhere". */
+function renderSessions(sessions: SessionSummary[], currentSessionId: string, csrfToken: string): SafeHtml {
+  const rows = sessions.map(
+    (session) => html`<tr data-session-id="${session.id}">
+<td>${session.userAgent ?? 'Unknown device'}${session.id === currentSessionId ? html` <strong>(this browser)</strong>` : ''}</td>
+<td>${renderTime(session.createdAt)}</td>
+<td>${renderTime(session.lastUsedAt)}</td>
+<td><form class="inline" method="post" action="/sessions/end">
+<input type="hidden" name="_csrf" value="${csrfToken}">
+<input type="hidden" name="session_id" value="${session.id}">
+<button type="submit">Sign out</button>
+</form></td>
+</tr>`,
+  )
+  return html`<section id="sessions">
+<h2>Where you are signed in</h2>
+<table>
+<thead><tr><th>Device</th><th>Signed in</th><th>Last used</th><th></th></tr></thead>
+<tbody>${rows}</tbody>
+</table>
+<form method="post" action="/logout">
+<input type="hidden" name="_csrf" value="${csrfToken}">
+<input type="hidden" name="everywhere" value="true">
+<button type="submit">Sign out everywhere</button>
+</form>
+<p class="muted">Signing out ends the session here and, within seconds, at the retirement app too.</p>
+</section>`
+}
+
+/** `GET /` for a signed-in user: balances, the way to the retirement app, the login sessions, and logout. */
+export function renderDashboard(view: DashboardView): string {
+  const { username, accounts, retirementUrl, csrfToken } = view
   const rows = accounts.map(
     (account) => html`<tr><td>${account.name}</td><td class="amount">${formatCents(account.balanceCents)}</td></tr>`,
   )
@@ -83,7 +123,8 @@ export function renderDashboard({ username, accounts, retirementUrl, csrfToken }
 <thead><tr><th>Account</th><th class="amount">Balance</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>
-<p><a href="${retirementUrl}">Your retirement plan →</a> (signed in there too)</p>`,
+<p><a href="${retirementUrl}">Your retirement plan →</a> (signed in there too)</p>
+${renderSessions(view.sessions, view.currentSessionId, csrfToken)}`,
   )
 }
 

@@ -5,6 +5,8 @@ import type { LoginSession, SessionsRepository } from './sessions-repository.js'
 
 export interface SignedIn {
   user: { id: string; username: string }
+  /** The login session's id: the access token's `sid`. */
+  sessionId: string
   accessToken: string
 }
 
@@ -24,7 +26,7 @@ export function createLoginSessions({ sessions, users }: { sessions: SessionsRep
       const { session, refreshToken } = sessions.open(user.id, request.headers['user-agent'])
       setRefreshCookie(reply, refreshToken, session)
       const accessToken = await reply.issueAccessToken(user, session.id)
-      return { user: { id: user.id, username: user.username }, accessToken }
+      return { user: { id: user.id, username: user.username }, sessionId: session.id, accessToken }
     },
 
     /**
@@ -48,7 +50,7 @@ export function createLoginSessions({ sessions, users }: { sessions: SessionsRep
       }
       setRefreshCookie(reply, rotation.refreshToken, rotation.session)
       const accessToken = await reply.issueAccessToken(user, rotation.session.id)
-      return { user: { id: user.id, username: user.username }, accessToken }
+      return { user: { id: user.id, username: user.username }, sessionId: rotation.session.id, accessToken }
     },
 
     /**
@@ -66,6 +68,12 @@ export function createLoginSessions({ sessions, users }: { sessions: SessionsRep
       if (everywhere && userId) sessions.revokeAllForUser(userId)
       reply.clearLoginCookies()
     },
+
+    /** The user's live login sessions, for the dashboard's list. */
+    listLive: (userId: string) => sessions.listLive(userId),
+
+    /** Ends one of the user's own sessions from the list; false when it is unknown, ended or someone else's. */
+    endOne: (sessionId: string, userId: string) => sessions.revokeSession(sessionId, userId),
   }
 }
 export type LoginSessions = ReturnType<typeof createLoginSessions>
