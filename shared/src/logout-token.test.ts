@@ -202,7 +202,7 @@ describe('access tokens and single logout', () => {
     expect(refused.statusCode).toBe(401)
     expect(refused.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
     expect(refused.json()).toMatchObject({ status: 'error', code: 'SSO_TOKEN_INVALID' })
-    // The same token, verified before and now in fast-jwt's cache, is still checked against the list.
+    // The same token, verified before and now in the plugin's verified-token cache, is still checked against the list.
     const page = await app.inject({ url: '/maybe', cookies: { access_token: token } })
     expect(page.json()).toEqual({ user: null })
     // Other sessions are untouched.
