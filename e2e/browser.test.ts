@@ -122,6 +122,80 @@ describe.skipIf(!hasChromium && !isCi)('in a real browser (Chromium)', () => {
       await context.close()
     }
   })
+
+  it('single logout: signed out at the bank, a reload of the retirement tab lands on the bank login page', async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    page.setDefaultTimeout(navigationTimeoutMs)
+    try {
+      const username = `leaver_${Date.now().toString(36)}`
+      const password = 'a long leaving password'
+      await page.goto(`${services.bankUrl}/register`)
+      await fillCredentials(page, username, password)
+      if (new URL(page.url()).pathname === '/login') await fillCredentials(page, username, password)
+
+      // Two tabs: retirement open in one, the bank's dashboard in the other.
+      const retirementTab = await context.newPage()
+      retirementTab.setDefaultTimeout(navigationTimeoutMs)
+      await retirementTab.goto(`${services.retirementUrl}/`)
+      expect(await retirementTab.textContent('#greeting')).toBe(`Hello, ${username}.`)
+
+      await page.goto(`${services.bankUrl}/`)
+      await Promise.all([page.waitForURL(`${services.bankUrl}/login`), page.click('header button[type="submit"]')])
+
+      await retirementTab.reload()
+      expect(new URL(retirementTab.url()).origin).toBe(services.bankUrl)
+      expect(new URL(retirementTab.url()).pathname).toBe('/login')
+      expect(await retirementTab.isVisible('input[name="password"]')).toBe(true)
+    } finally {
+      await context.close()
+    }
+  })
+
+  it('single logout: "Sign out everywhere" on another device sends this browser\'s retirement tab to the login page', async () => {
+    // This browser keeps its cookies: only the back-channel notice can tell retirement that its token is revoked.
+    const here = await browser.newContext()
+    const elsewhere = await browser.newContext()
+    try {
+      const username = `everywhere_${Date.now().toString(36)}`
+      const password = 'a long everywhere password'
+      const registered = await fetch(`${services.bankUrl}/api/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password }),
+      })
+      expect(registered.status).toBe(201)
+      const page = await here.newPage()
+      page.setDefaultTimeout(navigationTimeoutMs)
+      await page.goto(`${services.retirementUrl}/`)
+      await fillCredentials(page, username, password)
+      await page.waitForURL(`${services.retirementUrl}/`)
+      expect(await page.textContent('#greeting')).toBe(`Hello, ${username}.`)
+
+      const phone = await elsewhere.newPage()
+      phone.setDefaultTimeout(navigationTimeoutMs)
+      await phone.goto(`${services.bankUrl}/login`)
+      await fillCredentials(phone, username, password)
+      expect(await phone.locator('#sessions tbody tr').count()).toBe(2)
+      await Promise.all([
+        phone.waitForURL(`${services.bankUrl}/login`),
+        phone.click('#sessions button:has-text("Sign out everywhere")'),
+      ])
+
+      // The notice lands within seconds; reload (bounded) until retirement sends this browser to the bank.
+      const deadline = Date.now() + 5_000
+      do {
+        await page.reload()
+      } while (new URL(page.url()).origin !== services.bankUrl && Date.now() < deadline)
+      expect(new URL(page.url()).origin).toBe(services.bankUrl)
+      expect(new URL(page.url()).pathname).toBe('/login')
+      expect(await page.isVisible('input[name="password"]')).toBe(true)
+      expect((await here.cookies(services.retirementUrl)).map((cookie) => cookie.name)).not.toContain('refresh_token')
+    } finally {
+      await here.close()
+      await elsewhere.close()
+    }
+  })
 })
 
 /** Fills the username and password of the page's form and submits it, waiting for the page that follows. */
