@@ -106,6 +106,16 @@ describe('loadConfig', () => {
       'JWT_SECRET_FILE',
     )
   })
+
+  it('names JWT_SECRET_FILE when the file holds a short or placeholder secret', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'sso-config-')), 'secret')
+    for (const secret of ['too short', 'changemechangemechangemechangeme']) {
+      writeFileSync(file, `${secret}\n`)
+      const error = failureOf(() => load({ NODE_ENV: 'production', JWT_SECRET_FILE: file }))
+      expect(error.variable).toBe('JWT_SECRET_FILE')
+      expect(error.message).not.toContain(secret)
+    }
+  })
 })
 
 describe('readOrCreateDevelopmentSecret', () => {

@@ -119,7 +119,8 @@ export function loadConfig<Properties extends TProperties>(
     throw new ConfigError(variable, describeSchemaError(variable, raw[variable]))
   }
   for (const name of URL_VARIABLES) assertOrigin(name, raw[name] as string)
-  checkSecret('JWT_SECRET', raw.JWT_SECRET as string)
+  // A bad secret read from a file is reported as the file's: the variable the operator actually set.
+  checkSecret(env.JWT_SECRET_FILE ? 'JWT_SECRET_FILE' : 'JWT_SECRET', raw.JWT_SECRET as string)
   for (const previous of raw.JWT_PREVIOUS_SECRETS as string[]) checkSecret('JWT_PREVIOUS_SECRETS', previous)
   for (const proxy of raw.TRUST_PROXY as string[]) {
     // proxy-addr (Fastify's trustProxy) also knows these names for the usual private ranges.
