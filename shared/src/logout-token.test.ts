@@ -178,9 +178,7 @@ describe('verifyLogoutToken', () => {
 describe('access tokens and single logout', () => {
   it('refuses a logout token as an access token (401), whatever claims it adds', async () => {
     const logoutToken = signLogoutToken(app.jwt, keyring, { sid: 'session-1', sub: USER_ID })
-    expect((await app.inject({ url: '/me', headers: { authorization: `Bearer ${logoutToken}` } })).statusCode).toBe(
-      401,
-    )
+    expect((await app.inject({ url: '/me', headers: { authorization: `Bearer ${logoutToken}` } })).statusCode).toBe(401)
     // Even with every access-token claim present, the typ alone tells it apart.
     const dressedUp = forgeToken(logoutHeader(), { ...validClaims(), events: logoutClaims().events }, SECRET)
     const response = await app.inject({ url: '/me', headers: { authorization: `Bearer ${dressedUp}` } })
