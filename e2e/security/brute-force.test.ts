@@ -1,4 +1,4 @@
-// Password guessing and account enumeration at the bank (ASVS V2.2.1, V3.2; OWASP Authentication Cheat Sheet).
+// Password guessing and account enumeration at the bank (ASVS V2.2.1; OWASP Authentication Cheat Sheet).
 // The bank trusts X-Forwarded-For from 127.0.0.1 here, so each test is "another client address" and the
 // per-address budgets of one test never spend another's; the last test checks the header is ignored without it.
 import { randomBytes } from 'node:crypto'

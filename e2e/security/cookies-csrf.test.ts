@@ -1,4 +1,4 @@
-// Cookie attributes and cross-site request forgery (ASVS V3.4, V4.2.2, V50 in 5.0; OWASP CSRF Cheat Sheet). A
+// Cookie attributes and cross-site request forgery (ASVS V3.4, V4.2.2; OWASP CSRF Cheat Sheet). A
 // forged request carries the victim's cookies; each case asserts the refusal and that nothing changed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, readCsrfToken, readJson } from '../support/http-client.js'

@@ -1,4 +1,4 @@
-// Dependency floors (ASVS V14.2.1, V10.2 in 5.0): versions below these have published flaws in what this project
+// Dependency floors (ASVS V14.2.1): versions below these have published flaws in what this project
 // relies on — fast-jwt < 6.3.1 and fastify < 5.8.3 — and one JWT library means one set of parsing rules (RFC 8725
 // §2 lists the bugs that come from two disagreeing). Read from the lock file, which `npm ci` installs exactly, and
 // from what is actually installed, without running npm.

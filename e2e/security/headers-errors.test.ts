@@ -1,4 +1,4 @@
-// Response headers and error bodies (ASVS V14.4, V7.4; RFC 8725 §3.x leaves tokens out of errors). Pages get a
+// Response headers and error bodies (ASVS V14.4, V8.2.1, V7.4.1). Pages get a
 // strict CSP and friends; per-user answers are never cached; no error, however provoked, carries a stack trace,
 // SQL, the secret or a token — not even one the client put in the URL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'

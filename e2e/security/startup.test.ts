@@ -1,5 +1,5 @@
-// A service must refuse to start with a key anyone could guess (RFC 8725 §3.5: HMAC keys need enough entropy; ASVS
-// V6.4, V14.1). Each case starts the real built server in production and asserts: non-zero exit, one stderr line
+// A service must refuse to start with a key anyone could guess (RFC 8725 §2.2, §3.5: HMAC keys need enough
+// entropy). Each case starts the real built server in production and asserts: non-zero exit, one stderr line
 // naming the variable, the bad value itself not repeated, and nothing listening.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
