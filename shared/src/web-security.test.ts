@@ -147,6 +147,25 @@ describe('headers', () => {
     expect(response.headers['strict-transport-security']).toBeUndefined()
   })
 
+  it('sends the same security headers on errors, and HSTS once cookies are Secure', async () => {
+    for (const url of ['/boom', '/missing']) {
+      const response = await app.inject({ url })
+      expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'")
+      expect(response.headers['x-content-type-options']).toBe('nosniff')
+    }
+    const secureApp = Fastify()
+    const cookies = { secure: true }
+    await secureApp.register(ssoAuth, {
+      keyring: createKeyring('web-security-test-secret-0123456789-abcdefghijk'),
+      audience: 'bank',
+      cookies,
+    })
+    await secureApp.register(webSecurity, { serviceName: 'bank', publicUrls: ['https://bank.example'], cookies })
+    const response = await secureApp.inject({ url: '/assets/app.css' })
+    expect(response.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains')
+    await secureApp.close()
+  })
+
   it('serves the stylesheet the pages link to', async () => {
     const response = await app.inject({ url: '/assets/app.css' })
     expect(response.statusCode).toBe(200)
