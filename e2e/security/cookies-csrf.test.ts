@@ -216,6 +216,38 @@ describe('cross-site requests with the victim’s cookies', () => {
   })
 })
 
+describe('CORS: nothing lets a foreign page read answers or skip the JSON rule', () => {
+  it.each([
+    ['bank', () => `${services.bankUrl}/api/me`],
+    ['retirement', () => `${services.retirementUrl}/api/plan/contributions`],
+  ])('%s answers a preflight from a foreign Origin with no Access-Control-Allow-* header', async (_name, url) => {
+    const response = await fetch(url(), {
+      method: 'OPTIONS',
+      headers: {
+        origin: EVIL,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+      signal: AbortSignal.timeout(10_000),
+    })
+    expect(response.status).toBeGreaterThanOrEqual(400)
+    for (const [name] of response.headers) expect(name).not.toMatch(/^access-control-allow-/)
+  })
+
+  it.each([
+    ['bank', () => `${services.bankUrl}/api/me`],
+    ['retirement', () => `${services.retirementUrl}/api/me`],
+  ])(
+    '%s sends no Access-Control-Allow-Origin on a cookie-authenticated read from a foreign Origin',
+    async (_name, url) => {
+      const victim = await registerAndLogIn(services)
+      const response = await victim.client.get(url(), { origin: EVIL })
+      expect(response.headers.get('access-control-allow-origin')).toBeNull()
+      expect(response.headers.get('access-control-allow-credentials')).toBeNull()
+    },
+  )
+})
+
 describe('login CSRF (logging the victim into the attacker’s account)', () => {
   it('refuses the login form without a CSRF token (403) and sets no login cookie', async () => {
     const attacker = await registerAndLogIn(services)
@@ -267,6 +299,18 @@ describe('login CSRF (logging the victim into the attacker’s account)', () => 
     })
     expect(response.status).toBe(415)
     expect(response.headers.getSetCookie()).toEqual([])
+  })
+
+  it('refuses a JSON body posted to the login form route without a CSRF token (403), setting no cookie', async () => {
+    const attacker = await registerAndLogIn(services)
+    const victimBrowser = new HttpClient()
+    const response = await victimBrowser.sendJson('POST', `${services.bankUrl}/login`, {
+      username: attacker.username,
+      password: PASSWORD,
+    })
+    expect([403, 415]).toContain(response.status)
+    expect(victimBrowser.jar.get('access_token')).toBeUndefined()
+    expect(victimBrowser.jar.get('refresh_token')).toBeUndefined()
   })
 
   it('refuses the sign-up form without a CSRF token (403) and creates no account', async () => {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, readCsrfToken } from '../support/http-client.js'
 import { Services } from '../support/start-services.js'
-import { expectNothingLeaked, registerAndLogIn, type TestUser } from './support.js'
+import { expectNothingLeaked, forge, registerAndLogIn, type TestUser } from './support.js'
 
 let services: Services
 let user: TestUser
@@ -76,6 +76,26 @@ describe('HTML pages', () => {
     const page = await response.text()
     expect(page).not.toContain('<img src=x')
     expect(page).toContain('&quot;&gt;&lt;img')
+  })
+})
+
+describe('markup in a validly signed token', () => {
+  // Only a key holder can sign such a token, but a page must escape what it shows whatever signed it.
+  const hostileName = '<img src=x onerror=alert(1)>'
+
+  it.each([
+    ['bank dashboard', () => `${bank()}/`],
+    ['retirement plan page', () => `${retirement()}/`],
+  ])('%s escapes the username it shows', async (_name, url) => {
+    const token = forge(user, { claims: { username: hostileName } })
+    const response = await fetch(url(), {
+      headers: { cookie: `access_token=${token}` },
+      signal: AbortSignal.timeout(10_000),
+    })
+    expect(response.status).toBe(200)
+    const page = await response.text()
+    expect(page).not.toContain(hostileName)
+    expect(page).toContain('&lt;img src=x onerror=alert(1)&gt;')
   })
 })
 

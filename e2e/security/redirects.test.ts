@@ -97,6 +97,14 @@ describe('allowed targets (the control)', () => {
     expect(retirement.headers.get('location')).toBe(`${services.retirementUrl}/`)
   })
 
+  it('treats a repeated return_to (one allowed, one hostile) as absent', async () => {
+    const response = await user.client.get(
+      `${services.bankUrl}/login?return_to=%2Faccounts&return_to=${encodeURIComponent('https://evil.example/')}`,
+    )
+    expect(response.status).toBe(303)
+    expectSafeTarget(response.headers.get('location'))
+  })
+
   it('carries an allowed return_to in the login form, so the checks above are not vacuous', async () => {
     const page = await (await new HttpClient().get(loginUrl('/login', `${services.retirementUrl}/`))).text()
     expect(page).toContain(`name="return_to" value="${services.retirementUrl}/"`)

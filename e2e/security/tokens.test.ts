@@ -311,6 +311,16 @@ describe.each(['bank', 'retirement'] as const)('%s /api/me', (service) => {
     }
   })
 
+  it('does not accept a token in the query string (RFC 6750 §2.3: URLs end up in logs and histories)', async () => {
+    const response = await fetch(`${baseUrl()}/api/me?access_token=${user.accessToken}`, {
+      signal: AbortSignal.timeout(10_000),
+    })
+    const text = await response.text()
+    expect(response.status).toBe(401)
+    expect(text).not.toContain(user.id)
+    expect(text).not.toContain(user.accessToken)
+  })
+
   it('does not fall back to a valid cookie when the Authorization header holds a bad token', async () => {
     const token = forge(user, { secret: ATTACKER_KEY })
     const response = await fetch(`${baseUrl()}/api/me`, {
