@@ -177,6 +177,25 @@ describe('per-address limit', () => {
     expect((await login(user.username, PASSWORD, newAddress())).status).toBe(200)
   })
 
+  it('believes only the address the trusted proxy saw: entries a client prepends buy no new budget', async () => {
+    const user = await registerAndLogIn(services, { headers: newAddress() })
+    const realAddress = newAddress()['x-forwarded-for'] ?? ''
+    for (let batch = 0; batch < ADDRESS_LOGIN_LIMIT / 20; batch++) {
+      await Promise.all(
+        Array.from({ length: 20 }, (_, index) =>
+          new HttpClient().sendJson(
+            'POST',
+            `${services.bankUrl}/api/login`,
+            { username: 'x' },
+            // What a proxy forwards when the client sent its own X-Forwarded-For: the real address comes last.
+            { 'x-forwarded-for': `203.0.113.${batch * 20 + index + 1}, ${realAddress}` },
+          ),
+        ),
+      )
+    }
+    await expectRateLimited(await login(user.username, PASSWORD, { 'x-forwarded-for': `192.0.2.200, ${realAddress}` }))
+  })
+
   it('answers the login form with an HTML page (429, Retry-After) once the address spent its budget', async () => {
     const user = await registerAndLogIn(services, { headers: newAddress() })
     const address = newAddress()
