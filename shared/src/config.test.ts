@@ -79,9 +79,7 @@ describe('loadConfig', () => {
     [{ COOKIE_SECURE: 'yes please' }, 'COOKIE_SECURE', 'true or false'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'one of'],
     [{ TRUST_PROXY: 'not-an-address' }, 'TRUST_PROXY', 'IP addresses, CIDR ranges'],
-    ,
     [{ TRUST_PROXY: '10.0.0.0/33' }, 'TRUST_PROXY', 'IP addresses, CIDR ranges'],
-    ,
     [{ COOKIE_DOMAIN: 'example.com; Path=/' }, 'COOKIE_DOMAIN', 'bare domain'],
   ])('refuses %o in production, naming %s', (env, variable, problem) => {
     const error = failureOf(() => production(env))
