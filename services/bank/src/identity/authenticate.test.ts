@@ -3,7 +3,7 @@ import { type Database, openDatabase, ServerBusyError } from '@sso/shared'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createAuthenticator } from './authenticate.js'
 import { createLoginThrottle } from './login-throttle.js'
-import type { PasswordHasher } from './password.js'
+import { type PasswordHasher, UNUSABLE_HASH } from './password.js'
 import { createUsersRepository } from './users-repository.js'
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url))
@@ -11,11 +11,13 @@ const limits = { maxFailures: 3, windowMs: 60_000 }
 
 let db: Database
 let busy: boolean
+let verifiedHashes: string[]
 /** No argon2: the authenticator's bookkeeping is the subject, so the hasher says "busy" or compares strings. */
 const passwords: PasswordHasher = {
   hash: async (password) => password,
   verify: async (hash, password) => {
     if (busy) throw new ServerBusyError()
+    verifiedHashes.push(hash)
     return hash === password
   },
 }
@@ -23,6 +25,7 @@ const passwords: PasswordHasher = {
 beforeEach(() => {
   db = openDatabase(':memory:', MIGRATIONS_DIR)
   busy = false
+  verifiedHashes = []
   createUsersRepository(db).insert('alice', 'right password')
 })
 afterEach(() => db.close())
@@ -32,6 +35,14 @@ function authenticator() {
 }
 
 describe('authenticate', () => {
+  it('does the password work for an unknown username too, against the unusable hash', async () => {
+    const authenticate = authenticator()
+    await expect(authenticate({ username: 'mallory', password: 'some password' })).rejects.toMatchObject({
+      statusCode: 401,
+    })
+    expect(verifiedHashes).toEqual([UNUSABLE_HASH])
+  })
+
   it('does not count an attempt refused as busy (503) against the username', async () => {
     const authenticate = authenticator()
     busy = true
