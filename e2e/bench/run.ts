@@ -200,7 +200,7 @@ async function main() {
     if (bankPid === undefined || retirementPid === undefined) throw new Error('a service has no process id')
 
     const tokens: string[] = []
-    for (let i = 0; i < benchUsers; i++) tokens.push(await signUpAndLogIn(services.bankUrl, `bench-user-${i}`))
+    for (let i = 0; i < benchUsers; i++) tokens.push(await signUpAndLogIn(services.bank.url, `bench-user-${i}`))
     const cookie = (token: string) => ({ cookie: `access_token=${token}` })
     const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
