@@ -1,20 +1,17 @@
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import fastifyRateLimit from '@fastify/rate-limit'
-import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
 import {
+  addHealthCheck,
   createKeyring,
-  HealthResponse,
+  createServiceApp,
   openDatabase,
-  replyNotFound,
-  replyWithoutInternals,
   signLogoutToken,
   ssoAuth,
   TooManyAttemptsError,
   webSecurity,
   withRetryAfter,
 } from '@sso/shared'
-import Fastify from 'fastify'
 import { createAccountsRepository } from './accounts/accounts-repository.js'
 import { accountsRoutes } from './accounts/accounts-routes.js'
 import { createLogoutDelivery, type PostLogoutToken } from './backchannel/logout-delivery.js'
@@ -38,8 +35,6 @@ import { sessionsRoutes } from './sessions/sessions-routes.js'
 
 // Resolved from this file, so it works from src/ (tests) and dist/ (the built server) alike.
 const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url))
-// Credentials and tokens are all that is ever posted; anything bigger is a mistake or an attack (413).
-const BODY_LIMIT_BYTES = 16 * 1024
 // The contract's login limit: at most 10 consecutive failures per username within 15 minutes.
 const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
 // argon2 runs on libuv's thread pool; more hashes at once than cores only adds memory and latency. Beyond the
@@ -56,25 +51,7 @@ export interface BankDependencies {
 
 /** The bank: users, passwords, login sessions and accounts. Registers everything in boot order; never listens. */
 export async function buildApp(config: BankConfig, dependencies: BankDependencies = {}) {
-  const app = Fastify({
-    logger: {
-      level: config.LOG_LEVEL,
-      // Tokens and secrets never reach a log, whatever a future serializer or debug line includes.
-      redact: {
-        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
-        censor: '[redacted]',
-      },
-    },
-    // The client address (rate limits, logs) comes from X-Forwarded-For only when sent by a proxy we were told of.
-    trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
-    bodyLimit: BODY_LIMIT_BYTES,
-    // Refusals before routing (a malformed URL) get the contract's error shape too, without the URL echoed.
-    frameworkErrors: replyWithoutInternals,
-  }).withTypeProvider<TypeBoxTypeProvider>()
-  // TypeBox's own checker: no type coercion and no silent removal of unknown properties (both are 400s).
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
-  app.setErrorHandler(replyWithoutInternals)
-  app.setNotFoundHandler(replyNotFound)
+  const app = createServiceApp(config)
 
   const db = openDatabase(config.DATABASE_PATH, MIGRATIONS_DIR)
   // Single logout: every revocation queues a notice per back-channel URL, in its own transaction.
@@ -136,11 +113,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     db.close()
   })
 
-  const checkDatabase = db.prepare('SELECT 1')
-  app.get('/healthz', { schema: { response: { 200: HealthResponse } } }, async () => {
-    checkDatabase.get()
-    return { status: 'ok' as const }
-  })
+  addHealthCheck(app, db)
   await app.register(registerRoutes, { register })
   await app.register(loginRoutes, { authenticate, loginSessions })
   await app.register(refreshRoutes, { loginSessions })

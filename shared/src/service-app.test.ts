@@ -1,0 +1,63 @@
+import Database from 'better-sqlite3'
+import { Type } from 'typebox'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { addHealthCheck, BODY_LIMIT_BYTES, createServiceApp } from './service-app.js'
+
+let app: ReturnType<typeof createServiceApp>
+let db: Database.Database
+beforeEach(async () => {
+  app = createServiceApp({ LOG_LEVEL: 'silent', TRUST_PROXY: [] })
+  db = new Database(':memory:')
+  addHealthCheck(app, db)
+  app.post(
+    '/api/amount',
+    { schema: { body: Type.Object({ cents: Type.Integer() }, { additionalProperties: false }) } },
+    async (request) => ({
+      status: 'ok',
+      data: request.body.cents,
+    }),
+  )
+})
+afterEach(async () => {
+  await app.close()
+  if (db.open) db.close()
+})
+
+describe('createServiceApp', () => {
+  it('validates strictly: no coercion of "100" to a number, no silent dropping of unknown properties', async () => {
+    expect((await app.inject({ method: 'POST', url: '/api/amount', payload: { cents: 100 } })).json()).toEqual({
+      status: 'ok',
+      data: 100,
+    })
+    for (const payload of [{ cents: '100' }, { cents: 100, admin: true }]) {
+      const response = await app.inject({ method: 'POST', url: '/api/amount', payload })
+      expect(response.statusCode).toBe(400)
+      expect(response.json()).toMatchObject({ status: 'error', code: 'SSO_INVALID_INPUT' })
+    }
+  })
+
+  it('refuses bodies over the limit with 413', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/api/amount',
+      payload: { cents: 1, pad: 'x'.repeat(BODY_LIMIT_BYTES) },
+    })
+    expect(response.statusCode).toBe(413)
+  })
+
+  it('answers unknown routes and malformed URLs in the error shape without echoing the URL', async () => {
+    const missing = await app.inject({ url: '/api/nothing-here?token=eyJsecret' })
+    expect(missing.statusCode).toBe(404)
+    expect(missing.body).not.toContain('eyJsecret')
+    const malformed = await app.inject({ url: '/api/%zz?token=eyJsecret' })
+    expect(malformed.statusCode).toBe(400)
+    expect(malformed.json().status).toBe('error')
+    expect(malformed.body).not.toContain('eyJsecret')
+  })
+
+  it('reports healthy while the database answers, and fails once it is gone', async () => {
+    expect((await app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' })
+    db.close()
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(500)
+  })
+})

@@ -1,0 +1,45 @@
+import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import type { Database } from 'better-sqlite3'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { CommonConfig } from './config.js'
+import { replyNotFound, replyWithoutInternals } from './error-handler.js'
+import { HealthResponse } from './schemas.js'
+
+/** Credentials, tokens and small amounts are all either service is ever sent; anything bigger is a 413. */
+export const BODY_LIMIT_BYTES = 16 * 1024
+
+/**
+ * The Fastify instance both services start from, so they cannot drift apart on what matters to security: redacted
+ * logs, which proxies are believed, the body limit, strict validation and one error shape.
+ */
+export function createServiceApp(config: Pick<CommonConfig, 'LOG_LEVEL' | 'TRUST_PROXY'>) {
+  const app = Fastify({
+    logger: {
+      level: config.LOG_LEVEL,
+      // Tokens travel in these headers; a log line must never be enough to act as the user.
+      redact: {
+        paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+        censor: '[redacted]',
+      },
+    },
+    // Without named proxies, X-Forwarded-For is ignored and the socket's address is the client's (rate limits, logs).
+    trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Refusals before routing (a malformed URL) get the contract's error shape too, without the URL echoed.
+    frameworkErrors: replyWithoutInternals,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+  // TypeBox's own checker: no type coercion ("100" is not a number) and no silent removal of unknown properties.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setErrorHandler(replyWithoutInternals)
+  app.setNotFoundHandler(replyNotFound)
+  return app
+}
+
+/** `GET /healthz`: 200 once the database answers, a 500 (and a failing container health check) when it does not. */
+export function addHealthCheck(app: FastifyInstance, db: Database) {
+  const checkDatabase = db.prepare('SELECT 1')
+  app.get('/healthz', { schema: { response: { 200: HealthResponse } } }, async () => {
+    checkDatabase.get()
+    return { status: 'ok' as const }
+  })
+}
