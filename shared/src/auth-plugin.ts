@@ -15,7 +15,7 @@ import {
   refreshTokenCookieOptions,
 } from './cookies.js'
 import { InvalidTokenError, MissingTokenError, OversizedTokenError } from './errors.js'
-import type { Keyring } from './keyring.js'
+import { type Keyring, readKeyId } from './keyring.js'
 
 /** Every access token is issued by the bank. */
 export const TOKEN_ISSUER = 'bank'
@@ -125,17 +125,6 @@ function createVerifiedTokenCache(maxEntries: number) {
       entries.set(token, frozen)
       return frozen
     },
-  }
-}
-
-/** The `kid` of a compact JWS, read from its header alone; anything malformed yields undefined and is refused. */
-function readKeyId(token: string): unknown {
-  const headerEnd = token.indexOf('.')
-  if (headerEnd <= 0) return undefined
-  try {
-    return JSON.parse(Buffer.from(token.slice(0, headerEnd), 'base64url').toString('utf8'))?.kid
-  } catch {
-    return undefined
   }
 }
 

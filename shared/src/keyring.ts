@@ -33,3 +33,14 @@ export function createKeyring(currentSecret: string, previousSecrets: readonly s
     findVerificationKey: (kid) => (typeof kid === 'string' ? keysById.get(kid) : undefined),
   }
 }
+
+/** The `kid` of a compact JWS, read from its header alone; anything malformed yields undefined and is refused. */
+export function readKeyId(token: string): unknown {
+  const headerEnd = token.indexOf('.')
+  if (headerEnd <= 0) return undefined
+  try {
+    return JSON.parse(Buffer.from(token.slice(0, headerEnd), 'base64url').toString('utf8'))?.kid
+  } catch {
+    return undefined
+  }
+}

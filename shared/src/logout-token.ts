@@ -4,7 +4,7 @@ import type { JWT } from '@fastify/jwt'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_BYTES, type ServiceName, TOKEN_ISSUER } from './auth-plugin.js'
-import type { Keyring } from './keyring.js'
+import { type Keyring, readKeyId } from './keyring.js'
 
 // OpenID Connect Back-Channel Logout 1.0, §2.4: the bank tells each relying service, server to server, that a
 // login session ended. The token is a JWT from the same keyring as access tokens, told apart by its `typ`, its
@@ -70,17 +70,6 @@ export function signLogoutToken(jwt: JWT, keyring: Keyring, subject: LogoutSubje
     // Seconds: @fastify/jwt converts a number to milliseconds for fast-jwt.
     expiresIn: LOGOUT_TOKEN_MAX_LIFETIME_SECONDS,
   })
-}
-
-/** The `kid` of a compact JWS from its header alone; anything malformed yields undefined and is refused. */
-function readKeyId(token: string): unknown {
-  const headerEnd = token.indexOf('.')
-  if (headerEnd <= 0) return undefined
-  try {
-    return JSON.parse(Buffer.from(token.slice(0, headerEnd), 'base64url').toString('utf8'))?.kid
-  } catch {
-    return undefined
-  }
 }
 
 /**
