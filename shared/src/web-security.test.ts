@@ -61,6 +61,22 @@ describe('the JSON API rule', () => {
     expect(response.json()).toMatchObject({ status: 'error', error: 'Send the request body as application/json' })
   })
 
+  it('applies the same rules to a percent-encoded path that routes to /api', async () => {
+    const encoded = await app.inject({
+      method: 'POST',
+      url: '/%61pi/echo',
+      payload: 'a=1',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    expect(encoded.statusCode).toBe(415)
+    const foreign = await app.inject({
+      method: 'DELETE',
+      url: '/%61pi/thing',
+      headers: { origin: 'https://evil.example' },
+    })
+    expect(foreign.statusCode).toBe(403)
+  })
+
   it('refuses a cookie-authenticated write from a foreign Origin with 403', async () => {
     const response = await app.inject({
       method: 'POST',

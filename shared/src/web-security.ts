@@ -78,7 +78,7 @@ async function webSecurityPlugin(app: FastifyInstance, { serviceName, publicUrls
   })
   // Pages and API answers are all per-user; no shared cache or back button may keep them.
   app.addHook('onSend', async (request, reply) => {
-    if (request.url !== '/assets/app.css') reply.header('cache-control', 'no-store')
+    if (request.routeOptions.url !== '/assets/app.css') reply.header('cache-control', 'no-store')
     if (closing) reply.header('connection', 'close')
   })
   app.get('/assets/app.css', async (_request, reply) =>
