@@ -20,6 +20,9 @@ afterAll(async () => {
 const hostile: Array<[string, () => string]> = [
   ['a scheme-relative URL', () => '//evil.example'],
   ['three slashes', () => '///evil.example/'],
+  ['a dot segment before a scheme-relative URL', () => '/.//evil.example/x'],
+  ['a parent segment before a scheme-relative URL', () => '/foo/..//evil.example'],
+  ['an encoded dot segment before a scheme-relative URL', () => '/%2e//evil.example'],
   ['a slash and a backslash', () => '/\\evil.example'],
   ['a backslash and a slash', () => '\\/evil.example'],
   ['backslashes after the scheme', () => 'http:\\\\evil.example'],

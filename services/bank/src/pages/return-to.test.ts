@@ -19,6 +19,9 @@ describe('resolveReturnTo', () => {
   it.each([
     ['another host', 'https://evil.example/'],
     ['a scheme-relative URL', '//evil.example/'],
+    ['a dot segment hiding a scheme-relative URL', '/.//evil.example/x'],
+    ['a parent segment hiding a scheme-relative URL', '/foo/..//evil.example'],
+    ['an encoded dot segment hiding a scheme-relative URL', '/%2e//evil.example'],
     ['a backslash after the slash', '/\\evil.example'],
     ['a backslash anywhere', '/ok\\..\\evil'],
     ['a tab inside a scheme-relative URL', '/\t/evil.example'],

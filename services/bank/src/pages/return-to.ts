@@ -20,7 +20,9 @@ export function resolveReturnTo(value: unknown, publicUrls: { bank: string; reti
     if (value.startsWith('//')) return DEFAULT_RETURN_TO
     // Resolved against our own origin, the path comes back percent-encoded and can only stay on the bank.
     const url = new URL(value, bankOrigin)
-    return url.origin === bankOrigin ? `${url.pathname}${url.search}${url.hash}` : DEFAULT_RETURN_TO
+    const path = `${url.pathname}${url.search}${url.hash}`
+    // Resolving removes dot segments, so '/.//evil.example' comes out as '//evil.example': check the result too.
+    return url.origin === bankOrigin && !/^\/[/\\]/.test(path) ? path : DEFAULT_RETURN_TO
   }
   // Only an explicit http(s) URL: the parser would otherwise accept forms such as "http:evil.example".
   if (!/^https?:\/\//i.test(value) || !URL.canParse(value)) return DEFAULT_RETURN_TO
