@@ -301,6 +301,20 @@ describe('login CSRF (logging the victim into the attacker’s account)', () => 
     expect(response.headers.getSetCookie()).toEqual([])
   })
 
+  it.each([
+    ['/%61pi/login', 'a form-encoded login'],
+    ['/%61pi/register', 'a form-encoded sign-up'],
+  ])('refuses %s (%s through a percent-encoded /api path) with 415, setting no cookie', async (path) => {
+    const attacker = await registerAndLogIn(services)
+    const response = await new HttpClient().request(`${services.bankUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: EVIL },
+      body: new URLSearchParams({ username: `${attacker.username}x`, password: PASSWORD }).toString(),
+    })
+    expect(response.status).toBe(415)
+    expect(response.headers.getSetCookie()).toEqual([])
+  })
+
   it('refuses a JSON body posted to the login form route without a CSRF token (403), setting no cookie', async () => {
     const attacker = await registerAndLogIn(services)
     const victimBrowser = new HttpClient()
