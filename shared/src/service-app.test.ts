@@ -36,6 +36,30 @@ describe('createServiceApp', () => {
     }
   })
 
+  it('takes an empty application/json body as no body, and still refuses broken or poisoned JSON', async () => {
+    app.post('/api/no-body', async (request) => ({ status: 'ok', data: request.body ?? null }))
+    const empty = await app.inject({
+      method: 'POST',
+      url: '/api/no-body',
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(empty.json()).toEqual({ status: 'ok', data: null })
+    const broken = await app.inject({
+      method: 'POST',
+      url: '/api/no-body',
+      payload: '{"a":',
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(broken.statusCode).toBe(400)
+    const poisoned = await app.inject({
+      method: 'POST',
+      url: '/api/no-body',
+      payload: '{"__proto__":{"admin":true}}',
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(poisoned.statusCode).toBe(400)
+  })
+
   it('refuses bodies over the limit with 413', async () => {
     const response = await app.inject({
       method: 'POST',

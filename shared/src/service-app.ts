@@ -28,6 +28,14 @@ export function createServiceApp(config: Pick<CommonConfig, 'LOG_LEVEL' | 'TRUST
     // Refusals before routing (a malformed URL) get the contract's error shape too, without the URL echoed.
     frameworkErrors: replyWithoutInternals,
   }).withTypeProvider<TypeBoxTypeProvider>()
+  // `Content-Type: application/json` with no body (a client's habit on POST /api/logout or /api/refresh) is no body,
+  // not a 400; anything else still goes through Fastify's own parser and its prototype-poisoning checks.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined)
+    else parseJson(request, body.toString(), done)
+  })
   // TypeBox's own checker: no type coercion ("100" is not a number) and no silent removal of unknown properties.
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
   app.setErrorHandler(replyWithoutInternals)
