@@ -153,6 +153,20 @@ describe('verifying', () => {
     expect(response.json().error).toBe('The access token is invalid or expired')
   })
 
+  it.each([
+    ['no typ (the contract does not require one)', header({ typ: undefined }), validClaims()],
+    ['typ application/JWT', header({ typ: 'application/JWT' }), validClaims()],
+    ['aud as the single string of this service', header(), validClaims({ aud: 'retirement' })],
+  ])('accepts a token with %s', async (_name, tokenHeader, claims) => {
+    expect((await withBearer(forgeToken(tokenHeader, claims, SECRET))).statusCode).toBe(200)
+  })
+
+  it('refuses a token typed as something other than a JWT access token', async () => {
+    for (const typ of ['at+jwt', 'JWE', 42]) {
+      expect((await withBearer(forgeToken(header({ typ }), validClaims(), SECRET))).statusCode).toBe(401)
+    }
+  })
+
   it('tolerates clock skew of 25 s in iat and nbf', async () => {
     const soon = Math.floor(Date.now() / 1000) + 25
     expect((await withBearer(forgeToken(header(), validClaims({ iat: soon, nbf: soon }), SECRET))).statusCode).toBe(200)

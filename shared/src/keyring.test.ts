@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createKeyring, deriveKeyId, readKeyId } from './keyring.js'
+import { createKeyring, deriveKeyId, readJoseHeader } from './keyring.js'
 
 const CURRENT = 'current-secret-0123456789-abcdefghijklmnopqrstuv'
 const PREVIOUS = 'previous-secret-0123456789-abcdefghijklmnopqrstu'
@@ -26,12 +26,12 @@ describe('keyring', () => {
   })
 })
 
-describe('readKeyId', () => {
-  it('reads the kid from the header segment alone, and nothing from a malformed token', () => {
+describe('readJoseHeader', () => {
+  it('reads the header segment alone, and nothing from a malformed token', () => {
     const header = Buffer.from(JSON.stringify({ alg: 'HS256', kid: 'abc' })).toString('base64url')
-    expect(readKeyId(`${header}.payload.signature`)).toBe('abc')
-    expect(readKeyId('.payload.signature')).toBeUndefined()
-    expect(readKeyId('not-base64-json.x.y')).toBeUndefined()
-    expect(readKeyId(`${Buffer.from('null').toString('base64url')}.x.y`)).toBeUndefined()
+    expect(readJoseHeader(`${header}.payload.signature`)?.kid).toBe('abc')
+    expect(readJoseHeader('.payload.signature')).toBeUndefined()
+    expect(readJoseHeader('not-base64-json.x.y')).toBeUndefined()
+    expect(readJoseHeader(`${Buffer.from('null').toString('base64url')}.x.y`)).toBeUndefined()
   })
 })

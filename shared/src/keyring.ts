@@ -34,12 +34,13 @@ export function createKeyring(currentSecret: string, previousSecrets: readonly s
   }
 }
 
-/** The `kid` of a compact JWS, read from its header alone; anything malformed yields undefined and is refused. */
-export function readKeyId(token: string): unknown {
+/** The protected header of a compact JWS, parsed alone (for `kid` and `typ`); undefined when malformed, and refused. */
+export function readJoseHeader(token: string): { kid?: unknown; typ?: unknown } | undefined {
   const headerEnd = token.indexOf('.')
   if (headerEnd <= 0) return undefined
   try {
-    return JSON.parse(Buffer.from(token.slice(0, headerEnd), 'base64url').toString('utf8'))?.kid
+    const header: unknown = JSON.parse(Buffer.from(token.slice(0, headerEnd), 'base64url').toString('utf8'))
+    return typeof header === 'object' && header !== null && !Array.isArray(header) ? header : undefined
   } catch {
     return undefined
   }

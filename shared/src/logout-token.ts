@@ -4,7 +4,7 @@ import type { JWT } from '@fastify/jwt'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_BYTES, type ServiceName, TOKEN_ISSUER } from './auth-plugin.js'
-import { type Keyring, readKeyId } from './keyring.js'
+import { type Keyring, readJoseHeader } from './keyring.js'
 
 // OpenID Connect Back-Channel Logout 1.0, §2.4: the bank tells each relying service, server to server, that a
 // login session ended. The token is a JWT from the same keyring as access tokens, told apart by its `typ`, its
@@ -80,7 +80,7 @@ export function signLogoutToken(jwt: JWT, keyring: Keyring, subject: LogoutSubje
  */
 export function verifyLogoutToken(jwt: JWT, keyring: Keyring, audience: ServiceName, token: string): LogoutNotice {
   if (token.length > MAX_TOKEN_BYTES) throw new InvalidLogoutTokenError()
-  const key = keyring.findVerificationKey(readKeyId(token))
+  const key = keyring.findVerificationKey(readJoseHeader(token)?.kid)
   if (!key) throw new InvalidLogoutTokenError()
   let claims: unknown
   try {
