@@ -158,6 +158,7 @@ describe('headers', () => {
     expect(csp).toContain("default-src 'none'")
     expect(csp).toContain("form-action 'self' http://localhost:3000 http://localhost:3001")
     expect(response.headers['x-content-type-options']).toBe('nosniff')
+    expect(response.headers['x-frame-options']).toBe('DENY')
     expect(response.headers['referrer-policy']).toBe('no-referrer')
     expect(response.headers['cache-control']).toBe('no-store')
     expect(response.headers['strict-transport-security']).toBeUndefined()

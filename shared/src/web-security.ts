@@ -58,6 +58,8 @@ async function webSecurityPlugin(app: FastifyInstance, { serviceName, publicUrls
     // HSTS over plain http is ignored by browsers and would only confuse; send it when cookies are Secure.
     strictTransportSecurity: cookies.secure ? { maxAge: 31_536_000 } : false,
     referrerPolicy: { policy: 'no-referrer' },
+    // The CSP's frame-ancestors 'none' is what browsers obey; the legacy header says the same for older ones.
+    xFrameOptions: { action: 'deny' },
   })
   app.addHook('onRequest', (_request, reply, done) => {
     reply.headers(securityHeaders)

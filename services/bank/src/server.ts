@@ -13,8 +13,9 @@ if (config.NODE_ENV === 'production' && !config.COOKIE_SECURE) {
 }
 
 // Stop accepting, let in-flight requests finish, close the database (an onClose hook), then exit 0.
-closeWithGrace({ delay: shutdownGraceMs, logger: app.log }, async ({ err }) => {
+closeWithGrace({ delay: shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'shutting down after an unexpected error')
+  else app.log.info({ signal }, 'shutting down')
   await app.close()
 })
 await app.listen({ host: config.HOST, port: config.PORT })
