@@ -154,23 +154,33 @@ describe('per-username limit', () => {
   })
 })
 
-describe('per-address limit', () => {
-  /** Spends an address's login budget with requests the schema refuses (no argon2 work, still counted). */
-  async function spendLoginBudget(address: Record<string, string>) {
-    for (let batch = 0; batch < ADDRESS_LOGIN_LIMIT / 20; batch++) {
-      const statuses = await Promise.all(
-        Array.from({ length: 20 }, () =>
-          new HttpClient().sendJson('POST', `${services.bankUrl}/api/login`, { username: 'x' }, address),
+/**
+ * Spends an address's login budget with requests the schema refuses (no argon2 work, still counted), 20 at a time;
+ * `headersFor` gives each attempt its headers. Returns the statuses.
+ */
+async function spendLoginBudget(headersFor: (attempt: number) => Record<string, string>): Promise<number[]> {
+  const statuses: number[] = []
+  for (let batch = 0; batch < ADDRESS_LOGIN_LIMIT / 20; batch++) {
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, index) =>
+        new HttpClient().sendJson(
+          'POST',
+          `${services.bankUrl}/api/login`,
+          { username: 'x' },
+          headersFor(batch * 20 + index),
         ),
-      ).then((responses) => responses.map((response) => response.status))
-      expect(statuses.every((status) => status === 400)).toBe(true)
-    }
+      ),
+    )
+    statuses.push(...responses.map((response) => response.status))
   }
+  return statuses
+}
 
+describe('per-address limit', () => {
   it('answers 429 with Retry-After to the JSON login once an address spent its budget; other addresses log in', async () => {
     const user = await registerAndLogIn(services, { headers: newAddress() })
     const address = newAddress()
-    await spendLoginBudget(address)
+    expect((await spendLoginBudget(() => address)).every((status) => status === 400)).toBe(true)
     const refused = await login(user.username, PASSWORD, address)
     await expectRateLimited(refused)
     expect(await readJson(refused)).toMatchObject({ status: 'error', code: 'SSO_RATE_LIMITED' })
@@ -180,19 +190,8 @@ describe('per-address limit', () => {
   it('believes only the address the trusted proxy saw: entries a client prepends buy no new budget', async () => {
     const user = await registerAndLogIn(services, { headers: newAddress() })
     const realAddress = newAddress()['x-forwarded-for'] ?? ''
-    for (let batch = 0; batch < ADDRESS_LOGIN_LIMIT / 20; batch++) {
-      await Promise.all(
-        Array.from({ length: 20 }, (_, index) =>
-          new HttpClient().sendJson(
-            'POST',
-            `${services.bankUrl}/api/login`,
-            { username: 'x' },
-            // What a proxy forwards when the client sent its own X-Forwarded-For: the real address comes last.
-            { 'x-forwarded-for': `203.0.113.${batch * 20 + index + 1}, ${realAddress}` },
-          ),
-        ),
-      )
-    }
+    // What a proxy forwards when the client sent its own X-Forwarded-For: the real address comes last.
+    await spendLoginBudget((attempt) => ({ 'x-forwarded-for': `203.0.113.${attempt + 1}, ${realAddress}` }))
     await expectRateLimited(await login(user.username, PASSWORD, { 'x-forwarded-for': `192.0.2.200, ${realAddress}` }))
   })
 
@@ -201,7 +200,7 @@ describe('per-address limit', () => {
     const address = newAddress()
     const browser = new HttpClient()
     const csrf = readCsrfToken(await (await browser.get(`${services.bankUrl}/login`, address)).text())
-    await spendLoginBudget(address)
+    expect((await spendLoginBudget(() => address)).every((status) => status === 400)).toBe(true)
     const response = await browser.postForm(
       `${services.bankUrl}/login`,
       { _csrf: csrf, username: user.username, password: PASSWORD },
@@ -316,18 +315,7 @@ describe('without TRUST_PROXY', () => {
   it('ignores X-Forwarded-For: changing it does not buy a new per-address budget', async () => {
     await services.restart('bank', { TRUST_PROXY: undefined })
     const user = await registerAndLogIn(services)
-    for (let batch = 0; batch < ADDRESS_LOGIN_LIMIT / 20; batch++) {
-      await Promise.all(
-        Array.from({ length: 20 }, (_, index) =>
-          new HttpClient().sendJson(
-            'POST',
-            `${services.bankUrl}/api/login`,
-            { username: 'x' },
-            { 'x-forwarded-for': `203.0.113.${batch * 20 + index + 1}` },
-          ),
-        ),
-      )
-    }
+    await spendLoginBudget((attempt) => ({ 'x-forwarded-for': `203.0.113.${attempt + 1}` }))
     await expectRateLimited(await login(user.username, PASSWORD, { 'x-forwarded-for': '192.0.2.77' }))
   })
 })
