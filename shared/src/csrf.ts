@@ -7,7 +7,7 @@ const STATE_CHANGING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
  * Every `/api` route, the JSON half of each service. Decided by the route the request was matched to, never by the
  * raw URL: the router decodes percent-escapes, so `/%61pi/login` reaches `/api/login` and must meet the same rules.
  */
-export function isApiRequest(request: FastifyRequest): boolean {
+function isApiRequest(request: FastifyRequest): boolean {
   const path = request.routeOptions.url ?? request.url.split('?')[0] ?? ''
   return path === '/api' || path.startsWith('/api/')
 }

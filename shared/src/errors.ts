@@ -18,12 +18,6 @@ export const InvalidRefreshTokenError = createError(
 )
 /** A cookie-authenticated write that did not come from one of the two apps. */
 export const ForeignOriginError = createError('SSO_CSRF_ORIGIN', 'Cross-site request refused (Origin not allowed)', 403)
-/** A form post without a valid CSRF token. */
-export const MissingCsrfTokenError = createError(
-  'SSO_CSRF_TOKEN',
-  'The form has expired; reload the page and try again',
-  403,
-)
 /** Only JSON is accepted under /api. */
 export const UnsupportedMediaTypeError = createError(
   'SSO_UNSUPPORTED_MEDIA_TYPE',
