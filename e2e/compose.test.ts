@@ -16,6 +16,8 @@ import { findFreePort, type ServiceName, ServiceProcess } from './support/start-
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 const composeText = readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8')
+/** The Node.js major the project runs on; images, CI and version managers all follow `.nvmrc`. */
+const pinnedNodeMajor = readFileSync(join(repoRoot, '.nvmrc'), 'utf8').trim()
 // `merge` resolves the `<<: *common-environment` keys the way docker-compose does.
 const compose = parse(composeText, { merge: true }) as ComposeFile
 const serviceNames = ['bank', 'retirement'] as const
@@ -188,6 +190,10 @@ describe('docker-compose.yml', () => {
     expect(result.status).toBe(0)
   })
 
+  it('runs init-secret on the same Node.js image the services are built on', () => {
+    expect(service('init-secret').image).toBe(`node:${pinnedNodeMajor}-slim`)
+  })
+
   it('gives both services the secret file that init-secret fills before they start', () => {
     const init = environmentOf('init-secret')
     const secretFiles = serviceNames.map((name) => environmentOf(name).JWT_SECRET_FILE)
@@ -318,8 +324,34 @@ describe.each(serviceNames)('the %s container', (name) => {
     expect(existsSync(join(repoRoot, `services/${name}/src/server.ts`)), 'src/server.ts is missing').toBe(true)
   })
 
+  it('builds and runs on the Node.js major the project pins (.nvmrc), as CI tests it', () => {
+    const stages = readDockerfile(`services/${name}/Dockerfile`)
+    for (const { from } of stages) {
+      const image = from.split(/\s+/)[0] ?? ''
+      if (image.startsWith('node:')) expect(image).toBe(`node:${pinnedNodeMajor}-slim`)
+    }
+    expect(stages.filter(({ from }) => from.startsWith('node:')).length).toBeGreaterThan(0)
+  })
+
+  it('installs with the repository install-script approvals: the root package.json is in place before npm ci', () => {
+    const stages = readDockerfile(`services/${name}/Dockerfile`)
+    const instructions = stages.flatMap((buildStage) => buildStage.instructions)
+    const firstInstall = instructions.findIndex(
+      ({ keyword, argument }) => keyword === 'RUN' && /\bnpm ci\b/.test(argument),
+    )
+    const manifestsCopied = instructions.findIndex(
+      ({ keyword, argument }) => keyword === 'COPY' && /^package\.json package-lock\.json \.\/$/.test(argument),
+    )
+    expect(firstInstall).toBeGreaterThan(-1)
+    expect(manifestsCopied).toBeGreaterThan(-1)
+    expect(manifestsCopied).toBeLessThan(firstInstall)
+    // npm 11 (in node:24-slim as on a developer's machine) runs only the install scripts package.json approves.
+    const rootManifest = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'))
+    expect(rootManifest.allowScripts).toMatchObject({ argon2: true, 'better-sqlite3': true })
+  })
+
   it('runs as a non-root user, on the current LTS slim image, with its migrations', () => {
-    expect(stage.from.split(/\s+/)[0]).toBe('node:22-slim')
+    expect(stage.from.split(/\s+/)[0]).toBe(`node:${pinnedNodeMajor}-slim`)
     const user = lastInstruction(stage, 'USER')
     expect(user, 'the runtime stage sets no USER').toBeDefined()
     expect(user).not.toMatch(/^(root|0)(:|$)/)
