@@ -37,7 +37,8 @@ function fail(message) {
 function buildStaleParts() {
   let tscPath
   try {
-    tscPath = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+    // TypeScript 7's package exports no bin/ path, so find the package and take its bin from there.
+    tscPath = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc')
   } catch {
     fail('TypeScript is not installed: run `npm install` first.')
   }
