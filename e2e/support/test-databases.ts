@@ -1,0 +1,92 @@
+// Fresh, isolated databases for tests, on both engines: SQLite in a temp file, PostgreSQL in the test run's server
+// (postgres-global-setup.ts). Every repository and route test runs on both through `describeEachEngine`.
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import { afterAll, describe, inject } from 'vitest'
+import type { Engine } from '../../shared/src/db/index.js'
+
+/** Where a fresh database lives: what `openDatabase` (and a service's DATABASE_URL / DATABASE_PATH) takes. */
+export type TestDatabaseSettings =
+  | { databaseUrl: string; databasePath?: undefined }
+  | { databasePath: string; databaseUrl?: undefined }
+
+/** One engine under test, handing out empty databases that are removed after the suite. */
+export interface TestEngine {
+  name: Engine
+  /** An empty database no other test sees. Open it as often as needed (several openers play several replicas). */
+  createDatabase(): Promise<TestDatabaseSettings>
+}
+
+/** A new, empty PostgreSQL database in the test run's server. `drop()` removes it, closing whoever is still in it. */
+export async function createTestDatabase(): Promise<{ databaseUrl: string; drop(): Promise<void> }> {
+  const adminUrl = requirePostgres()
+  const name = `test_${process.pid}_${randomBytes(6).toString('hex')}`
+  await withAdmin(adminUrl, (admin) => admin.query(`CREATE DATABASE ${name}`))
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return {
+    databaseUrl: url.toString(),
+    drop: async () => {
+      await withAdmin(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+    },
+  }
+}
+
+/**
+ * Runs the same suite on SQLite and on PostgreSQL: `describe('<name> on sqlite')` and `describe('<name> on postgres')`.
+ * Databases the body creates are removed after its suite.
+ */
+export function describeEachEngine(name: string, body: (engine: TestEngine) => void): void {
+  describe(`${name} on sqlite`, () => {
+    const folders: string[] = []
+    afterAll(() => {
+      for (const folder of folders) rmSync(folder, { recursive: true, force: true })
+    })
+    body({
+      name: 'sqlite',
+      createDatabase: async () => {
+        const folder = mkdtempSync(join(tmpdir(), 'sso-test-sqlite-'))
+        folders.push(folder)
+        return { databasePath: join(folder, 'test.sqlite') }
+      },
+    })
+  })
+
+  const unavailable = inject('postgresUnavailable')
+  // Outside CI a machine without PostgreSQL still runs the SQLite half; the global setup already said why.
+  const describePostgres = unavailable ? describe.skip : describe
+  describePostgres(`${name} on postgres${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
+    const drops: Array<() => Promise<void>> = []
+    afterAll(async () => {
+      await Promise.all(drops.map((drop) => drop()))
+    })
+    body({
+      name: 'postgres',
+      createDatabase: async () => {
+        const { databaseUrl, drop } = await createTestDatabase()
+        drops.push(drop)
+        return { databaseUrl }
+      },
+    })
+  })
+}
+
+function requirePostgres(): string {
+  const adminUrl = inject('postgresAdminUrl')
+  if (!adminUrl)
+    throw new Error(`no test PostgreSQL: ${inject('postgresUnavailable') || 'the global setup did not run'}`)
+  return adminUrl
+}
+
+async function withAdmin<T>(adminUrl: string, use: (admin: pg.Client) => Promise<T>): Promise<T> {
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  try {
+    return await use(admin)
+  } finally {
+    await admin.end()
+  }
+}

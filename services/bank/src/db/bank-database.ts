@@ -1,0 +1,44 @@
+import type { Generated } from 'kysely'
+
+// The bank's tables as Kysely sees them: camelCase here, snake_case in SQL (openDatabase installs CamelCasePlugin).
+// Times are milliseconds since the Unix epoch; on PostgreSQL they are bigint, read back as numbers.
+// TODO(sessions): login_sessions and its refresh tokens join here with their migration.
+
+export interface UsersTable {
+  id: string
+  username: string
+  passwordHash: string
+  createdAt: number
+}
+
+export interface AccountsTable {
+  id: string
+  userId: string
+  name: string
+  balanceCents: Generated<number>
+  createdAt: number
+}
+
+export interface LoginThrottleTable {
+  username: string
+  attempts: number
+  lastAttemptAt: number
+}
+
+export interface LogoutOutboxTable {
+  id: Generated<number>
+  url: string
+  sessionId: string | null
+  userId: string
+  createdAt: number
+  attempts: Generated<number>
+  nextAttemptAt: number
+  giveUpAt: number
+}
+
+export interface BankDatabase {
+  users: UsersTable
+  accounts: AccountsTable
+  loginThrottle: LoginThrottleTable
+  logoutOutbox: LogoutOutboxTable
+}

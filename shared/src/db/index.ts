@@ -1,0 +1,3 @@
+export * from './database-url.js'
+export * from './engine.js'
+export * from './open-database.js'

@@ -1,0 +1,157 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { CamelCasePlugin, type Dialect, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, sql } from 'kysely'
+import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration'
+import pg from 'pg'
+import { checkDatabaseUrl, toDatabaseConnectError } from './database-url.js'
+import { type ColumnTypes, columnTypes, type Engine } from './engine.js'
+
+/**
+ * One migration, written once for both engines with Kysely's schema builder. `types` names the column types that
+ * differ between them. Migrations only go forward: there is no `down`, a mistake is fixed by the next migration.
+ */
+export interface SchemaMigration {
+  // biome-ignore lint/suspicious/noExplicitAny: a migration sees the schema as it was then, not today's table types.
+  up(db: Kysely<any>, types: ColumnTypes): Promise<void>
+}
+
+/** A service's migrations by name; they run in the order of their names (`001-…`, `002-…`), each once. */
+export type SchemaMigrations = Readonly<Record<string, SchemaMigration>>
+
+export interface OpenDatabaseOptions {
+  /** `postgres://…`: PostgreSQL. Checked here too, so a bad value never reaches the driver. */
+  databaseUrl?: string | undefined
+  /** A SQLite file (created with its folder when missing), or `:memory:`. Used when `databaseUrl` is not set. */
+  databasePath?: string | undefined
+  migrations: SchemaMigrations
+  /** PostgreSQL only: the most connections this process opens. Each replica has its own pool. */
+  maxConnections?: number
+  /** PostgreSQL only: shown in `pg_stat_activity`, so an operator sees which service holds a connection. */
+  applicationName?: string
+  /**
+   * PostgreSQL only: an idle pooled connection failed (the server restarted, a proxy cut it). `pg` drops that
+   * connection and opens another when needed; without a listener the error would end the process.
+   */
+  onIdleConnectionError?: (error: Error) => void
+}
+
+/** An open, migrated database and the engine behind it. `db.destroy()` closes it. */
+export interface OpenedDatabase<T> {
+  db: Kysely<T>
+  engine: Engine
+}
+
+// Ten connections per replica: our statements are short and no transaction awaits argon2 or the network, so more
+// would only queue inside PostgreSQL (whose default max_connections, 100, several replicas of two services share).
+const defaultMaxConnections = 10
+const connectTimeoutMs = 5_000
+// A statement or an open transaction that takes this long is a bug or a lock pile-up; end it rather than let requests
+// queue behind it forever.
+const statementTimeoutMs = 10_000
+const idleInTransactionTimeoutMs = 10_000
+const sqliteBusyTimeoutMs = 5_000
+const int8Oid = 20
+
+/**
+ * Opens a service's database, PostgreSQL when `databaseUrl` is set, else SQLite, and brings its schema up to date
+ * with Kysely's Migrator. Column names are snake_case in SQL and camelCase in TypeScript (Kysely's CamelCasePlugin).
+ * On PostgreSQL the Migrator holds an advisory lock, so replicas starting together on an empty database migrate
+ * it once. A database that cannot be reached throws a `DatabaseSettingError` naming DATABASE_URL, never its password.
+ */
+export async function openDatabase<T>(options: OpenDatabaseOptions): Promise<OpenedDatabase<T>> {
+  const { engine, dialect } =
+    options.databaseUrl !== undefined
+      ? { engine: 'postgres' as const, dialect: postgresDialect(options.databaseUrl, options) }
+      : { engine: 'sqlite' as const, dialect: sqliteDialect(options.databasePath ?? ':memory:') }
+  const db = new Kysely<T>({ dialect, plugins: [new CamelCasePlugin()] })
+  try {
+    if (engine === 'postgres') {
+      // Ask once before migrating, so an unreachable server reads as a DATABASE_URL problem, not a migration one.
+      await sql`select 1`.execute(db).catch((error: unknown) => {
+        throw toDatabaseConnectError(error, options.databaseUrl ?? '')
+      })
+    }
+    await migrate(db, engine, options.migrations)
+  } catch (error) {
+    await db.destroy()
+    throw error
+  }
+  return { db, engine }
+}
+
+async function migrate<T>(db: Kysely<T>, engine: Engine, migrations: SchemaMigrations) {
+  const types = columnTypes(engine)
+  const provider: MigrationProvider = {
+    getMigrations: async () =>
+      Object.fromEntries(
+        Object.entries(migrations).map(([name, migration]): [string, Migration] => [
+          name,
+          { up: (migrationDb) => migration.up(migrationDb, types) },
+        ]),
+      ),
+  }
+  const { error, results } = await new Migrator({ db, provider }).migrateToLatest()
+  if (error) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new Error(`migration ${failed ?? '(none ran)'} failed: ${reason}`, { cause: error })
+  }
+}
+
+function postgresDialect(databaseUrl: string, options: OpenDatabaseOptions): Dialect {
+  const { url } = checkDatabaseUrl(databaseUrl)
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.maxConnections ?? defaultMaxConnections,
+    connectionTimeoutMillis: connectTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+    idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+    application_name: options.applicationName,
+    types: { getTypeParser: typeParser },
+  })
+  pool.on('error', options.onIdleConnectionError ?? (() => {}))
+  return new PostgresDialect({ pool })
+}
+
+// pg returns bigint (int8) as a string, since it may exceed 2^53. Ours hold milliseconds and cents, far below that;
+// as numbers they read the same as SQLite's INTEGER, so repositories need no per-engine conversion.
+const typeParser = ((oid: number, format?: 'text' | 'binary') => {
+  if (oid !== int8Oid || format === 'binary') return pg.types.getTypeParser(oid, format ?? 'text')
+  return (value: string) => {
+    const number = Number(value)
+    if (!Number.isSafeInteger(number)) throw new RangeError(`bigint ${value} is beyond Number.MAX_SAFE_INTEGER`)
+    return number
+  }
+}) as typeof pg.types.getTypeParser
+
+function sqliteDialect(path: string): Dialect {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  const database = new Database(path)
+  try {
+    // WAL lets readers proceed during a write; foreign keys are off by default in SQLite.
+    if (path !== ':memory:') database.pragma('journal_mode = WAL')
+    database.pragma('foreign_keys = ON')
+    database.pragma(`busy_timeout = ${sqliteBusyTimeoutMs}`)
+    database.pragma('synchronous = NORMAL')
+  } catch (error) {
+    database.close()
+    throw error
+  }
+  return new TransactionalDdlSqliteDialect({ database })
+}
+
+// Kysely runs migrations in a transaction only when the adapter says DDL is transactional, and its SQLite adapter
+// says no, though SQLite rolls a CREATE TABLE back like any write. Without this, a migration failing halfway would
+// leave half its tables behind (shared/src/db/open-database.test.ts: "rolls a failing migration back whole").
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl() {
+    return true
+  }
+}
+
+class TransactionalDdlSqliteDialect extends SqliteDialect {
+  override createAdapter() {
+    return new TransactionalDdlSqliteAdapter()
+  }
+}
