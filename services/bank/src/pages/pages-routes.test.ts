@@ -94,6 +94,27 @@ describe('GET /login', () => {
     expect(renewed.refresh_token).not.toBe(cookies.refresh_token)
   })
 
+  it('sends two tabs that come back at once with only the refresh cookie both to return_to, with one successor', async () => {
+    await signUp(app, alice)
+    const { cookies } = await logIn(app, alice)
+    const refreshOnly = { refresh_token: cookies.refresh_token ?? '' }
+    const returnTo = encodeURIComponent('http://localhost:3001/')
+    const responses = await Promise.all(
+      [1, 2].map(() => app.inject({ url: `/login?return_to=${returnTo}`, cookies: refreshOnly })),
+    )
+    expect(responses.map((response) => [response.statusCode, response.headers.location])).toEqual([
+      [303, 'http://localhost:3001/'],
+      [303, 'http://localhost:3001/'],
+    ])
+    const [first, second] = responses.map((response) => cookiesOf(response))
+    expect(first?.refresh_token).toBeTruthy()
+    expect(second?.refresh_token).toBe(first?.refresh_token)
+    // The session lives on: the dashboard opens with the successor alone.
+    const dashboard = await app.inject({ url: '/', cookies: { refresh_token: first?.refresh_token ?? '' } })
+    expect(dashboard.statusCode).toBe(200)
+    expect(dashboard.body).toContain('alice')
+  })
+
   it('never follows an unsafe return_to, even for a signed-in browser', async () => {
     await signUp(app, alice)
     const { cookies } = await logIn(app, alice)
