@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { App } from '../app.js'
+import { REFRESHES_PER_SESSION } from '../sessions/refresh-limits.js'
 import { alice, buildTestApp, cookiesOf, logIn, signUp, testConfig } from '../test-app.js'
 
 let app: App
@@ -113,6 +114,26 @@ describe('GET /login', () => {
     const dashboard = await app.inject({ url: '/', cookies: { refresh_token: first?.refresh_token ?? '' } })
     expect(dashboard.statusCode).toBe(200)
     expect(dashboard.body).toContain('alice')
+  })
+
+  it('shows the login form with 429 and Retry-After when silent refreshes exceed the session budget', async () => {
+    await signUp(app, alice)
+    let refreshToken = (await logIn(app, alice)).cookies.refresh_token ?? ''
+    const returnTo = encodeURIComponent('http://localhost:3001/')
+    for (let round = 0; round < REFRESHES_PER_SESSION.max; round++) {
+      const response = await app.inject({
+        url: `/login?return_to=${returnTo}`,
+        cookies: { refresh_token: refreshToken },
+      })
+      expect(response.statusCode).toBe(303)
+      refreshToken = cookiesOf(response).refresh_token ?? ''
+    }
+    const limited = await app.inject({ url: `/login?return_to=${returnTo}`, cookies: { refresh_token: refreshToken } })
+    expect(limited.statusCode).toBe(429)
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
+    expect(limited.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(limited.body).toContain('action="/login"')
+    expect(limited.body).toContain('value="http://localhost:3001/"')
   })
 
   it('never follows an unsafe return_to, even for a signed-in browser', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { App } from '../app.js'
 import { alice, buildTestApp, cookiesOf, decodeJwt, logIn, signUp, testConfig } from '../test-app.js'
+import { REFRESHES_PER_ADDRESS, REFRESHES_PER_SESSION } from './refresh-limits.js'
 
 let app: App
 beforeEach(async () => {
@@ -136,6 +137,38 @@ describe('POST /api/refresh', () => {
     vi.setSystemTime(Date.now() + (testConfig.REFRESH_REUSE_GRACE + 1) * 1000)
     expect((await refresh(withRefreshToken(stolen))).statusCode).toBe(401)
     expect((await refresh(withRefreshToken(other))).statusCode).toBe(200)
+  })
+
+  it('stops a refresh loop of one session with 429 and Retry-After, and leaves other sessions alone', async () => {
+    let { refresh_token: refreshToken } = (await logIn(app, alice)).cookies
+    const other = (await logIn(app, alice)).cookies
+    let limited: Awaited<ReturnType<typeof refresh>> | undefined
+    for (let round = 0; round < REFRESHES_PER_SESSION.max + 5 && !limited; round++) {
+      const response = await refresh(withRefreshToken(refreshToken))
+      if (response.statusCode === 429) limited = response
+      else refreshToken = cookiesOf(response).refresh_token
+    }
+    expect(limited?.json()).toMatchObject({ status: 'error', code: 'SSO_RATE_LIMITED' })
+    expect(Number(limited?.headers['retry-after'])).toBeGreaterThan(0)
+    expect((await refresh(withRefreshToken(other.refresh_token))).statusCode).toBe(200)
+  })
+
+  it('limits refreshes per address whatever token they carry', async () => {
+    const statuses = []
+    for (let round = 0; round < REFRESHES_PER_ADDRESS.max + 1; round++) {
+      statuses.push((await refresh(withRefreshToken(`${'A'.repeat(42)}${round % 10}`))).statusCode)
+    }
+    expect(statuses.slice(0, REFRESHES_PER_ADDRESS.max)).toEqual(Array(REFRESHES_PER_ADDRESS.max).fill(401))
+    expect(statuses.at(-1)).toBe(429)
+  })
+
+  it('does not let an invented token spend the budget of the session it names', async () => {
+    const { accessToken, cookies } = await logIn(app, alice)
+    const sid = String(decodeJwt(accessToken).claims.sid)
+    for (let round = 0; round < REFRESHES_PER_SESSION.max + 1; round++) {
+      await refresh(withRefreshToken(`${sid}.0.${'A'.repeat(43)}.${'A'.repeat(22)}`))
+    }
+    expect((await refresh(withRefreshToken(cookies.refresh_token))).statusCode).toBe(200)
   })
 
   it.each([
