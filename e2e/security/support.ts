@@ -45,8 +45,9 @@ export async function registerAndLogIn(
   )
   expect(login.status, services.describe()).toBe(200)
   const accessToken = (await readJson(login)).data as string
-  const refreshToken = client.jar.get('refresh_token')
-  if (!refreshToken) throw new Error('login set no refresh_token cookie')
+  // `__Host-refresh_token` when the services run with COOKIE_SECURE=true.
+  const refreshToken = client.jar.get('refresh_token') ?? client.jar.get('__Host-refresh_token')
+  if (!refreshToken) throw new Error('login set no refresh cookie')
   return { client, username, id: user.id, accessToken, refreshToken, ...decodeToken(accessToken) }
 }
 

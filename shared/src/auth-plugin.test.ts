@@ -215,3 +215,65 @@ describe('verifying', () => {
     expect(response.body).not.toContain(token.split('.')[1])
   })
 })
+
+describe('the refresh cookie', () => {
+  async function bankWithCookies(cookies: { secure: boolean; domain?: string }) {
+    const bank = Fastify()
+    await bank.register(ssoAuth, {
+      keyring: createKeyring(SECRET),
+      audience: 'bank',
+      cookies,
+      issuing: { accessTokenTtlSeconds: 900 },
+    })
+    bank.post('/set', async (_request, reply) => reply.setRefreshTokenCookie('the-refresh-token', 3600).send({}))
+    bank.get('/read', async (request) => ({ refreshToken: request.readRefreshTokenCookie() ?? null }))
+    bank.post('/clear', async (_request, reply) => reply.clearLoginCookies().send({}))
+    return bank
+  }
+
+  it('is refresh_token, host-only, when cookies are not Secure', async () => {
+    const bank = await bankWithCookies({ secure: false, domain: 'example.com' })
+    const set = await bank.inject({ method: 'POST', url: '/set' })
+    expect(set.cookies).toEqual([
+      expect.objectContaining({ name: 'refresh_token', value: 'the-refresh-token', httpOnly: true, path: '/' }),
+    ])
+    expect(set.cookies[0]?.domain).toBeUndefined()
+    const read = await bank.inject({ url: '/read', cookies: { refresh_token: 'sent' } })
+    expect(read.json()).toEqual({ refreshToken: 'sent' })
+    await bank.close()
+  })
+
+  it('is __Host-refresh_token (Secure, Path=/, never a Domain) when cookies are Secure, set and cleared', async () => {
+    const bank = await bankWithCookies({ secure: true, domain: 'example.com' })
+    const set = await bank.inject({ method: 'POST', url: '/set' })
+    expect(set.cookies).toEqual([
+      expect.objectContaining({
+        name: '__Host-refresh_token',
+        value: 'the-refresh-token',
+        secure: true,
+        httpOnly: true,
+        sameSite: 'Lax',
+        path: '/',
+        maxAge: 3600,
+      }),
+    ])
+    expect(set.cookies[0]?.domain).toBeUndefined()
+    const cleared = await bank.inject({ method: 'POST', url: '/clear' })
+    const clearedRefresh = cleared.cookies.find((cookie) => cookie.name === '__Host-refresh_token')
+    expect(clearedRefresh).toMatchObject({ value: '', secure: true, path: '/' })
+    expect(clearedRefresh?.domain).toBeUndefined()
+    await bank.close()
+  })
+
+  it('reads only __Host-refresh_token when cookies are Secure: a refresh_token planted from a sibling host is ignored', async () => {
+    const bank = await bankWithCookies({ secure: true })
+    const planted = await bank.inject({ url: '/read', cookies: { refresh_token: 'planted' } })
+    expect(planted.json()).toEqual({ refreshToken: null })
+    const both = await bank.inject({
+      url: '/read',
+      cookies: { refresh_token: 'planted', '__Host-refresh_token': 'own' },
+    })
+    expect(both.json()).toEqual({ refreshToken: 'own' })
+    await bank.close()
+  })
+})
