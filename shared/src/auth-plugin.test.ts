@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MAX_TOKEN_BYTES, ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
-import { forgeToken, validClaims } from './testing/forge-token.js'
+import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/forge-token.js'
 
 const SECRET = 'auth-plugin-test-secret-0123456789-abcdefghijklmnop'
 const PREVIOUS_SECRET = 'auth-plugin-previous-secret-9876543210-zyxwvutsrq'
@@ -159,6 +159,21 @@ describe('verifying', () => {
     ['aud as the single string of this service', header(), validClaims({ aud: 'retirement' })],
   ])('accepts a token with %s', async (_name, tokenHeader, claims) => {
     expect((await withBearer(forgeToken(tokenHeader, claims, SECRET))).statusCode).toBe(200)
+  })
+
+  it('refuses every other base64url spelling of a valid token, in each segment, before and after it is cached', async () => {
+    const token = forgeTokenWithSpareBits(header(), validClaims(), SECRET)
+    const others = respellings(token)
+    // Signature: 43 characters, 2 spare bits; header and payload padded to have some too.
+    expect(
+      new Set(others.map((other) => other.split('.').findIndex((part, i) => part !== token.split('.')[i]))),
+    ).toEqual(new Set([0, 1, 2]))
+    for (const other of others) expect((await withBearer(other)).statusCode).toBe(401)
+    expect((await withBearer(token)).statusCode).toBe(200)
+    for (const other of others) {
+      expect((await withBearer(other)).statusCode).toBe(401)
+      expect((await app.inject({ url: '/me', cookies: { access_token: other } })).statusCode).toBe(401)
+    }
   })
 
   it('refuses a token typed as something other than a JWT access token', async () => {

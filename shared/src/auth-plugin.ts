@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
+import { isCanonicalCompactJws } from './canonical-jws.js'
 import {
   ACCESS_TOKEN_COOKIE,
   accessTokenCookieOptions,
@@ -172,6 +173,8 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
     const token = extractAccessToken(request)
     if (!token) throw new MissingTokenError()
     if (token.length > MAX_TOKEN_BYTES) throw new OversizedTokenError()
+    // Before the cache, which keys by the string: one token must never count as several.
+    if (!isCanonicalCompactJws(token)) throw new InvalidTokenError()
     const user = verifiedTokens.find(token) ?? verifiedTokens.remember(token, verifyToken(token))
     // Revocation can happen at any moment, so it is checked on every request, cached token or not.
     if (isRevoked?.(user)) throw new InvalidTokenError()
