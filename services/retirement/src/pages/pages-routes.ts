@@ -25,9 +25,14 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     return replyWithoutInternals(error, request, reply)
   })
 
-  /** 303 to the bank's login, which sends the browser back here (or straight back, if its login session lives). */
-  function redirectToBankLogin(reply: FastifyReply, path: string) {
-    const returnTo = encodeURIComponent(`${retirementPublicUrl}${path}`)
+  /**
+   * 303 to the bank's login, which sends the browser back here (or straight back, if its login session lives).
+   * `target` is the request target as sent: usually a path, but `GET http://evil.example/ HTTP/1.1` (absolute form,
+   * as to a proxy) is valid HTTP too, so only its path and query are kept, after our own public URL.
+   */
+  function redirectToBankLogin(reply: FastifyReply, target: string) {
+    const { pathname, search } = new URL(target, retirementPublicUrl)
+    const returnTo = encodeURIComponent(`${retirementPublicUrl}${pathname}${search}`)
     return reply.redirect(`${bankPublicUrl}/login?return_to=${returnTo}`, 303)
   }
 
