@@ -37,6 +37,41 @@ describe('createServiceApp', () => {
     }
   })
 
+  it('names in a 400 only the properties the schema knows, never one the client made up', async () => {
+    app.post(
+      '/api/nested',
+      {
+        schema: {
+          querystring: Type.Object({ page: Type.Optional(Type.Integer()) }, { additionalProperties: false }),
+          body: Type.Object(
+            { owner: Type.Object({ name: Type.String({ maxLength: 3 }) }, { additionalProperties: false }) },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async () => ({ status: 'ok' }),
+    )
+    const invented = '<img src=x onerror=alert(1)>'
+    const cases = [
+      { url: '/api/amount', payload: { cents: 1, [invented]: 1 } },
+      { url: '/api/nested', payload: { owner: { name: 'bob', [invented]: 1 } } },
+      { url: `/api/nested?${encodeURIComponent(invented)}=1`, payload: { owner: { name: 'bob' } } },
+    ]
+    for (const { url, payload } of cases) {
+      const response = await app.inject({ method: 'POST', url, payload })
+      expect(response.statusCode).toBe(400)
+      expect(response.json()).toMatchObject({ status: 'error', code: 'SSO_INVALID_INPUT' })
+      expect(response.body).not.toContain('img')
+      expect(response.body).not.toContain('onerror')
+      expect(response.json().error).toMatch(/must not have additional properties/)
+    }
+    // A property the schema knows is still named, so the message stays useful.
+    const known = await app.inject({ method: 'POST', url: '/api/nested', payload: { owner: { name: 'toolong' } } })
+    expect(known.json().error).toBe('Invalid request: body/owner/name must not have more than 3 characters')
+    const wrongType = await app.inject({ method: 'POST', url: '/api/amount', payload: { cents: 'x' } })
+    expect(wrongType.json().error).toBe('Invalid request: body/cents must be integer')
+  })
+
   it('takes an empty application/json body as no body, and still refuses broken or poisoned JSON', async () => {
     app.post('/api/no-body', async (request) => ({ status: 'ok', data: request.body ?? null }))
     const empty = await app.inject({
