@@ -16,6 +16,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
   const { plans } = options
   const bankPublicUrl = options.bankPublicUrl.replace(/\/+$/, '')
   const retirementPublicUrl = options.retirementPublicUrl.replace(/\/+$/, '')
+  const signOutUrl = `${bankPublicUrl}/logout?return_to=${encodeURIComponent(`${retirementPublicUrl}/`)}`
 
   // A form without a valid CSRF token gets a page, not JSON, as at the bank; everything else as everywhere.
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -47,6 +48,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
       plan: plans.findPlan(user.id),
       csrfToken: reply.generateCsrf(),
       bankPublicUrl,
+      signOutUrl,
       ...form,
     })
     return reply.code(statusCode).type('text/html; charset=utf-8').send(page)
