@@ -153,7 +153,7 @@ function readUntilClosed(socket: Socket, waitMs: number): Promise<string> {
 }
 
 describe('slow clients', () => {
-  const config = { LOG_LEVEL: 'silent', TRUST_PROXY: [] } as const
+  const config = { LOG_LEVEL: 'silent' as const, TRUST_PROXY: [] }
   // Far above the 300 ms timeout and Node's check interval, far below the test's own timeout.
   const waitMs = 4_000
 
