@@ -74,25 +74,31 @@ function childSchema(schema: SchemaNode, segment: string): SchemaNode | undefine
 }
 
 /**
- * The validation errors as one sentence, like Fastify's own (`body/cents must be integer`), but a path is named only
- * as far as the route's schema knows it: a property the client invented (`<img src=x onerror=...>`) is never echoed,
- * its error becomes "must not have additional properties" on the object that holds it.
+ * The validation errors in a sentence. Fastify's message (`body/cents must be integer`, or a route's own
+ * `schemaErrorFormatter` sentence) names the path of each error, and that path may be a property the client
+ * invented (`<img src=x onerror=...>`). So the message is kept only when every path is one the route's schema knows;
+ * otherwise it is rebuilt, naming each path only as far as the schema knows it, and an invented property's error
+ * becomes "must not have additional properties" on the object that holds it.
  */
 function describeValidationErrors(error: FastifyError, request: FastifyRequest): string {
   const context = error.validationContext ?? 'request'
   const routeSchemas = (request.routeOptions.schema ?? {}) as Record<string, SchemaNode | undefined>
+  let namesOnlyKnownPaths = true
   const sentences = (error.validation ?? []).map(({ instancePath, message }) => {
     let schema = routeSchemas[context]
     let knownPath = ''
     for (const encoded of instancePath.split('/').slice(1)) {
       const segment = encoded.replace(/~1/g, '/').replace(/~0/g, '~')
       schema = schema && childSchema(schema, segment)
-      if (!schema) return `${context}${knownPath} must not have additional properties`
+      if (!schema) {
+        namesOnlyKnownPaths = false
+        return `${context}${knownPath} must not have additional properties`
+      }
       knownPath += `/${encoded}`
     }
     return `${context}${knownPath} ${message ?? 'is invalid'}`
   })
-  return [...new Set(sentences)].join(', ')
+  return namesOnlyKnownPaths ? error.message : [...new Set(sentences)].join(', ')
 }
 
 /** 404 in the same shape as every other error. The path is not echoed: a client may have put a token in it. */
