@@ -3,7 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, readCsrfToken, readJson } from '../support/http-client.js'
 import { Services } from '../support/start-services.js'
-import { expectNothingLeaked, PASSWORD, registerAndLogIn, type TestUser, uniqueUsername } from './support.js'
+import {
+  expectNothingLeaked,
+  PASSWORD,
+  REFRESH_TOKEN_FORMAT,
+  registerAndLogIn,
+  type TestUser,
+  uniqueUsername,
+} from './support.js'
 
 let services: Services
 beforeAll(async () => {
@@ -378,7 +385,7 @@ describe('cookie attributes with COOKIE_SECURE=true and COOKIE_DOMAIN', () => {
   it('reads the refresh token only from __Host-refresh_token: the same token planted as refresh_token is ignored', async () => {
     const user = await registerAndLogIn(services)
     const token = user.client.jar.get('__Host-refresh_token') ?? ''
-    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(token).toMatch(REFRESH_TOKEN_FORMAT)
     const planted = new HttpClient()
     planted.jar.set('refresh_token', token)
     expect((await planted.request(`${services.bankUrl}/api/refresh`, { method: 'POST' })).status).toBe(401)
@@ -386,7 +393,7 @@ describe('cookie attributes with COOKIE_SECURE=true and COOKIE_DOMAIN', () => {
     own.jar.set('__Host-refresh_token', token)
     const refreshed = await own.request(`${services.bankUrl}/api/refresh`, { method: 'POST' })
     expect(refreshed.status).toBe(200)
-    expect(own.jar.get('__Host-refresh_token')).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(own.jar.get('__Host-refresh_token')).toMatch(REFRESH_TOKEN_FORMAT)
     expect(own.jar.get('__Host-refresh_token')).not.toBe(token)
   })
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, readCsrfToken, readJson } from '../support/http-client.js'
 import { Services } from '../support/start-services.js'
 import { decodeToken } from '../support/tokens.js'
-import { PASSWORD, registerAndLogIn } from './support.js'
+import { PASSWORD, REFRESH_TOKEN_FORMAT, registerAndLogIn } from './support.js'
 
 let services: Services
 beforeAll(async () => {
@@ -15,7 +15,6 @@ afterAll(async () => {
 })
 
 // `<sid>.<generation>.<256 random bits>.<MAC>`: opaque to clients; the bank recognises a session's older tokens.
-const REFRESH_TOKEN_FORMAT = /^[0-9a-f-]{36}\.\d+\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/
 
 /** Presents a refresh token as a fresh browser would, holding nothing else. */
 function refreshWith(refreshToken: string) {

@@ -166,3 +166,6 @@ export function withSpareBitsInEverySegment(
   }
   throw new Error('no padding gives every segment spare bits')
 }
+
+/** A refresh token as the bank issues it: `<sid>.<generation>.<256-bit secret>.<128-bit MAC>`, base64url parts. */
+export const REFRESH_TOKEN_FORMAT = /^[0-9a-f-]{36}\.\d+\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/
