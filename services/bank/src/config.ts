@@ -1,13 +1,18 @@
-import { CommonConfig, ConfigError, loadConfig } from '@sso/shared'
+import { CommonConfig, ConfigError, loadConfig, Port } from '@sso/shared'
 import { type Static, Type } from 'typebox'
 
 /** The bank's settings: the common ones, the lifetimes of the tokens it issues (seconds), and where to send logouts. */
 export const BankConfig = Type.Object({
   ...CommonConfig.properties,
-  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1 }),
-  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 1 }),
-  /** Single logout: every back-channel logout endpoint to notify when a login session ends. */
-  BACKCHANNEL_LOGOUT_URLS: Type.Array(Type.String({ minLength: 1 })),
+  PORT: Port(3000),
+  DATABASE_PATH: Type.String({ minLength: 1, default: 'data/bank.sqlite' }),
+  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, default: 900 }),
+  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 1, default: 604_800 }),
+  /**
+   * Single logout: every back-channel logout endpoint to notify when a login session ends. Empty means retirement's
+   * endpoint at RETIREMENT_PUBLIC_URL, a default that depends on another value, so the loader below fills it.
+   */
+  BACKCHANNEL_LOGOUT_URLS: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
 })
 export type BankConfig = Static<typeof BankConfig>
 
@@ -18,13 +23,7 @@ export function defaultBackchannelLogoutUrl(retirementPublicUrl: string): string
 
 /** Reads the bank's settings from the environment; throws a ConfigError naming the first bad variable. */
 export function loadBankConfig(env: NodeJS.ProcessEnv): BankConfig {
-  const config = loadConfig(BankConfig, env, {
-    PORT: 3000,
-    DATABASE_PATH: 'data/bank.sqlite',
-    ACCESS_TOKEN_TTL: 900,
-    REFRESH_TOKEN_TTL: 604_800,
-    BACKCHANNEL_LOGOUT_URLS: [],
-  })
+  const config = loadConfig(BankConfig, env)
   if (config.BACKCHANNEL_LOGOUT_URLS.length === 0) {
     config.BACKCHANNEL_LOGOUT_URLS = [defaultBackchannelLogoutUrl(config.RETIREMENT_PUBLIC_URL)]
   }
