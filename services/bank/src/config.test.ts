@@ -41,6 +41,18 @@ describe('loadBankConfig', () => {
     expect(loadError({ JWT_SECRET: goodSecret, REFRESH_TOKEN_TTL: 'forever' }).variable).toBe('REFRESH_TOKEN_TTL')
   })
 
+  it('gives a rotated refresh token a 10 s reuse grace unless REFRESH_REUSE_GRACE says otherwise, up to 60 s', () => {
+    expect(loadBankConfig({ JWT_SECRET: goodSecret }).REFRESH_REUSE_GRACE).toBe(10)
+    expect(loadBankConfig({ JWT_SECRET: goodSecret, REFRESH_REUSE_GRACE: '0' }).REFRESH_REUSE_GRACE).toBe(0)
+    expect(loadBankConfig({ JWT_SECRET: goodSecret, REFRESH_REUSE_GRACE: '60' }).REFRESH_REUSE_GRACE).toBe(60)
+  })
+
+  it.each(['61', '-1', '1.5', '10s', 'ten'])('refuses REFRESH_REUSE_GRACE=%s naming the variable', (value) => {
+    const error = loadError({ JWT_SECRET: goodSecret, REFRESH_REUSE_GRACE: value })
+    expect(error.variable).toBe('REFRESH_REUSE_GRACE')
+    expect(error.message).toBe('REFRESH_REUSE_GRACE: must be a whole number of seconds from 0 to 60')
+  })
+
   it.each([
     ['missing', {}],
     ['shorter than 32 bytes', { JWT_SECRET: 'x7Kp2mQ9vLr4' }],

@@ -9,6 +9,16 @@ export const BankConfig = Type.Object({
   ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, default: 900 }),
   REFRESH_TOKEN_TTL: Type.Integer({ minimum: 1, default: 604_800 }),
   /**
+   * Seconds after a refresh token is rotated during which presenting it again (a parallel refresh from another tab)
+   * is not treated as reuse.
+   */
+  REFRESH_REUSE_GRACE: Type.Integer({
+    minimum: 0,
+    maximum: 60,
+    default: 10,
+    errorMessage: 'must be a whole number of seconds from 0 to 60',
+  }),
+  /**
    * Single logout: every back-channel logout endpoint to notify when a login session ends. Empty means retirement's
    * endpoint at RETIREMENT_PUBLIC_URL, a default that depends on another value, so the loader below fills it.
    */
