@@ -1,10 +1,24 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['shared/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'e2e/**/*.test.ts'],
     // argon2 and real child processes make some tests slower than vitest's 5 s default expects.
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        // `npm run test:unit`: each service in-process through app.inject, no sockets, no browser, no build.
+        test: { name: 'unit', include: ['shared/src/**/*.test.ts', 'services/*/src/**/*.test.ts'] },
+        // The services' tests use shared's sources, not its last build, so an edit in shared/src counts at once.
+        resolve: { alias: { '@sso/shared': fileURLToPath(new URL('shared/src/index.ts', import.meta.url)) } },
+      },
+      {
+        extends: true,
+        // Real processes (the built dist/server.js), Chromium, docker-compose: run after `tsc --build`.
+        test: { name: 'e2e', include: ['e2e/**/*.test.ts'] },
+      },
+    ],
   },
 })
