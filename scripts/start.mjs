@@ -34,13 +34,20 @@ function fail(message) {
   process.exit(1)
 }
 
-function buildStaleParts() {
-  let tscPath
+/** tsc's script, found through typescript's package.json: TypeScript 7 exports no `typescript/bin/tsc` path. */
+function findTsc() {
+  let manifestPath
   try {
-    tscPath = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+    manifestPath = createRequire(import.meta.url).resolve('typescript/package.json')
   } catch {
     fail('TypeScript is not installed: run `npm install` first.')
   }
+  const { bin } = JSON.parse(readFileSync(manifestPath, 'utf8'))
+  return join(dirname(manifestPath), typeof bin === 'string' ? bin : bin.tsc)
+}
+
+function buildStaleParts() {
+  const tscPath = findTsc()
   console.log('[start] building (tsc --build, only what changed)…')
   // Calling tsc through the current node avoids depending on npx or PATH.
   const build = spawnSync(process.execPath, [tscPath, '--build'], { stdio: 'inherit' })
