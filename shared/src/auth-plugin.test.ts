@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { MAX_TOKEN_BYTES, ssoAuth } from './auth-plugin.js'
+import { MAX_TOKEN_BYTES } from './access-token.js'
+import { ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
 import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/forge-token.js'

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { type SignedInUser, ssoAuth } from './auth-plugin.js'
+import type { SignedInUser } from './access-token.js'
+import { ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
 import {

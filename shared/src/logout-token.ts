@@ -3,7 +3,7 @@ import createError from '@fastify/error'
 import type { JWT } from '@fastify/jwt'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_BYTES, type ServiceName, TOKEN_ISSUER } from './auth-plugin.js'
+import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_BYTES, type ServiceName, TOKEN_ISSUER } from './access-token.js'
 import { isCanonicalCompactJws } from './canonical-jws.js'
 import { type Keyring, readJoseHeader } from './keyring.js'
 
