@@ -21,43 +21,6 @@ function contribute(token: string, body: unknown, headers: Record<string, string
   })
 }
 
-describe('GET /api/me', () => {
-  it('answers the user from the token alone', async () => {
-    const response = await app.inject({ url: '/api/me', headers: bearer(signTestToken(alice)) })
-    expect(response.statusCode).toBe(200)
-    expect(response.json()).toEqual({ status: 'ok', data: { id: alice.id, username: 'alice' } })
-    expect(response.headers['cache-control']).toBe('no-store')
-  })
-
-  it('reads the access_token cookie when there is no Authorization header', async () => {
-    const response = await app.inject({ url: '/api/me', cookies: { access_token: signTestToken(alice) } })
-    expect(response.json().data.username).toBe('alice')
-  })
-
-  it('prefers the Bearer header over the cookie', async () => {
-    const response = await app.inject({
-      url: '/api/me',
-      headers: bearer(signTestToken(bob)),
-      cookies: { access_token: signTestToken(alice) },
-    })
-    expect(response.json().data.username).toBe('bob')
-  })
-
-  it('answers 401 JSON with WWW-Authenticate: Bearer without a token', async () => {
-    const response = await app.inject({ url: '/api/me' })
-    expect(response.statusCode).toBe(401)
-    expect(response.headers['www-authenticate']).toBe('Bearer')
-    expect(response.json()).toMatchObject({ status: 'error', code: 'SSO_TOKEN_MISSING' })
-  })
-
-  it('answers 401 with invalid_token for a token that fails verification', async () => {
-    const response = await app.inject({ url: '/api/me', headers: bearer('not.a.jwt') })
-    expect(response.statusCode).toBe(401)
-    expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
-    expect(response.json()).toMatchObject({ status: 'error', code: 'SSO_TOKEN_INVALID' })
-  })
-})
-
 describe('GET /api/plan', () => {
   it('opens an empty plan on first use', async () => {
     const response = await app.inject({ url: '/api/plan', headers: bearer(signTestToken(alice)) })
