@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { ForeignOriginError, UnsupportedMediaTypeError } from './errors.js'
+import { ForeignOriginError, JSON_BODY, UnsupportedMediaTypeError } from './errors.js'
 
 const STATE_CHANGING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
@@ -35,7 +35,8 @@ export function createApiRequestGuard(allowedOrigins: readonly string[]) {
   return async function guardApiRequest(request: FastifyRequest) {
     if (!isApiRequest(request)) return
     const contentType = request.headers['content-type']
-    if (contentType !== undefined ? !isJson(contentType) : hasBody(request)) throw new UnsupportedMediaTypeError()
+    if (contentType !== undefined ? !isJson(contentType) : hasBody(request))
+      throw new UnsupportedMediaTypeError(JSON_BODY)
     if (!STATE_CHANGING_METHODS.has(request.method)) return
     if (/^bearer /i.test(request.headers.authorization ?? '')) return
     const origin = request.headers.origin

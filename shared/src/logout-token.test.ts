@@ -3,10 +3,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { SignedInUser } from './access-token.js'
 import { ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
+import { InvalidLogoutTokenError } from './errors.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
 import {
   BACKCHANNEL_LOGOUT_EVENT,
-  InvalidLogoutTokenError,
   LOGOUT_TOKEN_MAX_LIFETIME_SECONDS,
   signLogoutToken,
   verifyLogoutToken,
