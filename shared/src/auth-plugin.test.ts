@@ -4,7 +4,7 @@ import { MAX_TOKEN_BYTES } from './access-token.js'
 import { ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
-import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/forge-token.js'
+import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/tokens.js'
 
 const SECRET = 'auth-plugin-test-secret-0123456789-abcdefghijklmnop'
 const PREVIOUS_SECRET = 'auth-plugin-previous-secret-9876543210-zyxwvutsrq'

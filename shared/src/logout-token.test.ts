@@ -11,7 +11,7 @@ import {
   signLogoutToken,
   verifyLogoutToken,
 } from './logout-token.js'
-import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/forge-token.js'
+import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/tokens.js'
 
 const SECRET = 'logout-token-test-secret-0123456789-abcdefghijklmn'
 const PREVIOUS_SECRET = 'logout-token-previous-secret-9876543210-zyxwvutsr'

@@ -1,11 +1,12 @@
+import { injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { App } from '../app.js'
-import { alice, buildTestApp, logIn, signUp } from '../test-app.js'
+import { alice, buildTestApp } from '../test-app.js'
 
 let app: App
 beforeEach(async () => {
   app = await buildTestApp()
-  await signUp(app, alice)
+  await register(injectInto(app), alice)
 })
 afterEach(async () => {
   await app.close()
@@ -17,7 +18,7 @@ function refresh(cookies: Record<string, string>) {
 
 describe('POST /api/logout', () => {
   it('answers 204, clears both cookies and revokes the session', async () => {
-    const { cookies } = await logIn(app, alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const response = await app.inject({ method: 'POST', url: '/api/logout', cookies })
     expect(response.statusCode).toBe(204)
     expect(response.body).toBe('')
@@ -30,7 +31,7 @@ describe('POST /api/logout', () => {
   })
 
   it('revokes the session of a Bearer token for clients without a refresh cookie', async () => {
-    const { accessToken, cookies } = await logIn(app, alice)
+    const { accessToken, cookies } = await logIn(injectInto(app), alice)
     const response = await app.inject({
       method: 'POST',
       url: '/api/logout',
@@ -45,7 +46,7 @@ describe('POST /api/logout', () => {
   })
 
   it('refuses the access token of the logged-out session at once (single logout), with WWW-Authenticate', async () => {
-    const { accessToken, cookies } = await logIn(app, alice)
+    const { accessToken, cookies } = await logIn(injectInto(app), alice)
     await app.inject({ method: 'POST', url: '/api/logout', cookies })
     const me = await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${accessToken}` } })
     expect(me.statusCode).toBe(401)
@@ -53,7 +54,7 @@ describe('POST /api/logout', () => {
   })
 
   it('refuses a body other than {"everywhere": boolean} with 400', async () => {
-    const { accessToken } = await logIn(app, alice)
+    const { accessToken } = await logIn(injectInto(app), alice)
     for (const payload of [{ everywhere: 'yes' }, { everywhere: true, extra: 1 }, []]) {
       const response = await app.inject({
         method: 'POST',
@@ -66,7 +67,7 @@ describe('POST /api/logout', () => {
   })
 
   it('refuses a cookie-authenticated logout from a foreign Origin with 403', async () => {
-    const { cookies } = await logIn(app, alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const response = await app.inject({
       method: 'POST',
       url: '/api/logout',
