@@ -15,9 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, postingTo, readJson } from './support/http-client.js'
 import { E2E_SECRET, Services } from './support/start-services.js'
 
-/** The contract's bound: a revoked session's tokens are refused by both services within this. */
+/** docs/spec.md#single-logout: a revoked session's tokens are refused by both services within this. */
 const SINGLE_LOGOUT_BOUND_MS = 5_000
-/** The contract's bound for a notice to land once retirement is reachable again. */
+/** docs/spec.md#single-logout: the bound for a notice to land once retirement is reachable again. */
 const REDELIVERY_BOUND_MS = 15_000
 const POLL_INTERVAL_MS = 100
 const artifactsDir = join(dirname(fileURLToPath(import.meta.url)), 'artifacts')

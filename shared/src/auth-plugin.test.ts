@@ -40,7 +40,7 @@ afterEach(async () => {
 const withBearer = (token: string) => app.inject({ url: '/me', headers: { authorization: `Bearer ${token}` } })
 
 describe('issuing', () => {
-  it('signs HS256 with the kid of the current key and the contract claims, and sets the cookie', async () => {
+  it('signs HS256 with the kid of the current key and the claims of docs/spec.md#access-tokens, and sets the cookie', async () => {
     const response = await app.inject({ method: 'POST', url: '/issue' })
     const { token } = response.json()
     const [encodedHeader, encodedPayload] = token.split('.')
@@ -155,7 +155,7 @@ describe('verifying', () => {
   })
 
   it.each([
-    ['no typ (the contract does not require one)', header({ typ: undefined }), validClaims()],
+    ['no typ (docs/spec.md#access-tokens does not require one)', header({ typ: undefined }), validClaims()],
     ['typ application/JWT', header({ typ: 'application/JWT' }), validClaims()],
     ['aud as the single string of this service', header(), validClaims({ aud: 'retirement' })],
   ])('accepts a token with %s', async (_name, tokenHeader, claims) => {

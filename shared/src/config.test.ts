@@ -28,7 +28,7 @@ function failureOf(run: () => unknown): ConfigError {
 }
 
 describe('loadConfig', () => {
-  it('applies the contract defaults', () => {
+  it('applies the defaults of docs/spec.md#configuration', () => {
     const config = production()
     expect(config).toMatchObject({
       HOST: '127.0.0.1',

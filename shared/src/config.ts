@@ -239,7 +239,7 @@ function checkSecret(variable: string, secret: string) {
 }
 
 /**
- * Runs a loader and turns a {@link ConfigError} into the one stderr line and non-zero exit the contract asks for.
+ * Runs a loader and turns a {@link ConfigError} into the one stderr line and non-zero exit docs/spec.md#configuration asks for.
  */
 export function loadConfigOrExit<T>(load: () => T): T {
   try {

@@ -23,7 +23,7 @@ function isJson(contentType: string): boolean {
 }
 
 /**
- * The contract's CSRF rule for JSON APIs, as an `onRequest` hook on `/api`:
+ * The CSRF rule of docs/spec.md#csrf for JSON APIs, as an `onRequest` hook on `/api`:
  * - a request that declares a body type, or sends a body, must be `application/json` (415 otherwise). A browser
  *   cannot send that type cross-site without a CORS preflight, which neither service answers, so a forged
  *   `<form>` or `text/plain` fetch never reaches a handler, even with an empty body;

@@ -15,7 +15,7 @@ const CLIENT_ERROR_SENTENCES: Record<string, string> = {
 }
 
 /**
- * The one error handler both services install: the contract's `{status, error, code}` shape, 4xx errors say what
+ * The one error handler both services install: the `{status, error, code}` shape of docs/spec.md#errors, 4xx errors say what
  * was wrong, 5xx errors say nothing internal (the details go to the log with the request id), and failures of an
  * access token carry `WWW-Authenticate: Bearer` (RFC 6750).
  */

@@ -17,10 +17,10 @@ export const LOGOUT_TOKEN_TYPE = 'logout+jwt'
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 /** Who logout tokens are for: the relying services, never the bank itself. */
 export const LOGOUT_TOKEN_AUDIENCE = ['retirement'] as const
-/** The contract: `exp` at most 2 minutes after `iat`. A notice retried later is signed afresh. */
+/** docs/spec.md#logout-tokens: `exp` at most 2 minutes after `iat`. A notice retried later is signed afresh. */
 export const LOGOUT_TOKEN_MAX_LIFETIME_SECONDS = 120
 
-/** A logout token's claims as the contract lists them; `sid` or `sub` (or both) must be there. */
+/** A logout token's claims as docs/spec.md#logout-tokens lists them; `sid` or `sub` (or both) must be there. */
 export const LogoutTokenClaims = Type.Object({
   iss: Type.Literal(TOKEN_ISSUER),
   aud: Type.Union([Type.String(), Type.Array(Type.String())]),

@@ -18,7 +18,7 @@ function login(payload: unknown) {
 }
 
 describe('POST /api/login', () => {
-  it('answers 200 with an access token whose header and claims match the contract', async () => {
+  it('answers 200 with an access token whose header and claims match docs/spec.md#access-tokens', async () => {
     const response = await login(alice)
     expect(response.statusCode).toBe(200)
     const { header, claims } = decodeToken(response.json().data)
@@ -36,7 +36,7 @@ describe('POST /api/login', () => {
     expect((claims.exp as number) - (claims.iat as number)).toBe(testConfig.ACCESS_TOKEN_TTL)
   })
 
-  it('sets the access_token and refresh_token cookies with the contract attributes', async () => {
+  it('sets the access_token and refresh_token cookies with the attributes of docs/spec.md#cookies', async () => {
     const response = await login(alice)
     const access = response.cookies.find((cookie) => cookie.name === 'access_token')
     const refresh = response.cookies.find((cookie) => cookie.name === 'refresh_token')
