@@ -1,3 +1,4 @@
+export * from './access-token.js'
 export * from './auth-plugin.js'
 export * from './config.js'
 export * from './cookies.js'

@@ -1,7 +1,8 @@
 import { deriveKeyId } from '@sso/shared'
+import { forgeAccessToken } from '@sso/shared/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { App } from './app.js'
-import { alice, bearer, buildTestApp, signTestToken, TEST_SECRET } from './test-app.js'
+import { alice, bearer, buildTestApp, TEST_SECRET } from './test-app.js'
 
 let app: App
 afterEach(async () => {
@@ -41,17 +42,17 @@ describe('health and errors', () => {
 describe('access token verification', () => {
   it('accepts a token the bank would issue', async () => {
     app = await buildTestApp()
-    expect(await statusOf(signTestToken(alice))).toBe(200)
+    expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET }))).toBe(200)
   })
 
   it('refuses a token signed with another secret', async () => {
     app = await buildTestApp()
-    expect(await statusOf(signTestToken(alice, { secret: OTHER_SECRET }))).toBe(401)
+    expect(await statusOf(forgeAccessToken(alice, { secret: OTHER_SECRET }))).toBe(401)
   })
 
   it('refuses a token signed with another secret under the current kid', async () => {
     app = await buildTestApp()
-    const forged = signTestToken(alice, {
+    const forged = forgeAccessToken(alice, {
       secret: OTHER_SECRET,
       header: { alg: 'HS256', typ: 'JWT', kid: deriveKeyId(TEST_SECRET) },
     })
@@ -60,7 +61,7 @@ describe('access token verification', () => {
 
   it('accepts a token signed with a secret listed in JWT_PREVIOUS_SECRETS', async () => {
     app = await buildTestApp({ JWT_SECRET: OTHER_SECRET, JWT_PREVIOUS_SECRETS: [TEST_SECRET] })
-    expect(await statusOf(signTestToken(alice, { secret: TEST_SECRET }))).toBe(200)
+    expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET }))).toBe(200)
   })
 
   it.each<[string, Record<string, unknown>]>([
@@ -73,7 +74,7 @@ describe('access token verification', () => {
     app = await buildTestApp()
     // 'k' stands for the right kid, so only the named flaw differs from a good token.
     const withKid = header.kid === 'k' ? { ...header, kid: deriveKeyId(TEST_SECRET) } : header
-    expect(await statusOf(signTestToken(alice, { header: withKid }))).toBe(401)
+    expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET, header: withKid }))).toBe(401)
   })
 
   it.each([
@@ -89,17 +90,21 @@ describe('access token verification', () => {
     ['with a sub that is not a UUID', { sub: 'admin' }],
   ])('refuses a token %s', async (_name, claims) => {
     app = await buildTestApp()
-    expect(await statusOf(signTestToken(alice, { claims }))).toBe(401)
+    expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET, claims }))).toBe(401)
   })
 
   it('tolerates clocks that differ by a few seconds', async () => {
     app = await buildTestApp()
-    expect(await statusOf(signTestToken(alice, { claims: { exp: nowSeconds() - 5, iat: nowSeconds() + 5 } }))).toBe(200)
+    expect(
+      await statusOf(
+        forgeAccessToken(alice, { secret: TEST_SECRET, claims: { exp: nowSeconds() - 5, iat: nowSeconds() + 5 } }),
+      ),
+    ).toBe(200)
   })
 
   it('refuses a token over 4 KiB without parsing it', async () => {
     app = await buildTestApp()
-    const huge = signTestToken(alice, { claims: { padding: 'x'.repeat(4096) } })
+    const huge = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { padding: 'x'.repeat(4096) } })
     const response = await app.inject({ url: '/api/me', headers: bearer(huge) })
     expect(response.statusCode).toBe(401)
     expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"')

@@ -3,6 +3,7 @@ import { addHealthCheck, createKeyring, createServiceApp, openDatabase, ssoAuth,
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
 import type { RetirementConfig } from './config.js'
+import { meRoutes } from './identity/me-routes.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createPlansRepository } from './plans/plans-repository.js'
 import { plansRoutes } from './plans/plans-routes.js'
@@ -53,6 +54,7 @@ export async function buildApp(config: RetirementConfig) {
   })
   await app.register(async function signedIn(scope) {
     scope.addHook('onRequest', scope.requireSession) // every route below needs a valid access token
+    await scope.register(meRoutes)
     await scope.register(plansRoutes, { plans })
   })
   return app

@@ -1,11 +1,12 @@
+import { decodeToken, injectInto, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { App } from '../app.js'
-import { alice, bob, buildTestApp, cookiesOf, decodeJwt, signUp, testConfig } from '../test-app.js'
+import { alice, bob, buildTestApp, cookiesOf, testConfig } from '../test-app.js'
 
 let app: App
 beforeEach(async () => {
   app = await buildTestApp()
-  await signUp(app, alice)
+  await register(injectInto(app), alice)
 })
 afterEach(async () => {
   vi.useRealTimers()
@@ -17,10 +18,10 @@ function login(payload: unknown) {
 }
 
 describe('POST /api/login', () => {
-  it('answers 200 with an access token whose header and claims match the contract', async () => {
+  it('answers 200 with an access token whose header and claims match docs/spec.md#access-tokens', async () => {
     const response = await login(alice)
     expect(response.statusCode).toBe(200)
-    const { header, claims } = decodeJwt(response.json().data)
+    const { header, claims } = decodeToken(response.json().data)
     expect(header).toEqual({ alg: 'HS256', typ: 'JWT', kid: expect.stringMatching(/^[\w-]{16}$/) })
     expect(claims).toEqual({
       sub: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -35,7 +36,7 @@ describe('POST /api/login', () => {
     expect((claims.exp as number) - (claims.iat as number)).toBe(testConfig.ACCESS_TOKEN_TTL)
   })
 
-  it('sets the access_token and refresh_token cookies with the contract attributes', async () => {
+  it('sets the access_token and refresh_token cookies with the attributes of docs/spec.md#cookies', async () => {
     const response = await login(alice)
     const access = response.cookies.find((cookie) => cookie.name === 'access_token')
     const refresh = response.cookies.find((cookie) => cookie.name === 'refresh_token')
@@ -109,7 +110,7 @@ describe('login rate limit per username', () => {
   })
 
   it('leaves other users unaffected', async () => {
-    await signUp(app, bob)
+    await register(injectInto(app), bob)
     await failTenTimes()
     expect((await login(bob)).statusCode).toBe(200)
   })

@@ -1,7 +1,8 @@
+import { injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { App } from '../app.js'
 import { REFRESHES_PER_SESSION } from '../sessions/refresh-limits.js'
-import { alice, buildTestApp, cookiesOf, logIn, signUp, testConfig } from '../test-app.js'
+import { alice, buildTestApp, cookiesOf, testConfig } from '../test-app.js'
 
 let app: App
 beforeEach(async () => {
@@ -68,8 +69,8 @@ describe('GET /login', () => {
   })
 
   it('sends a browser with a valid access token straight to return_to', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const response = await app.inject({
       url: `/login?return_to=${encodeURIComponent('http://localhost:3001/')}`,
       cookies,
@@ -79,8 +80,8 @@ describe('GET /login', () => {
   })
 
   it('resumes the session from the refresh cookie when the access token has expired, rotating it', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     vi.useFakeTimers({ toFake: ['Date'] })
     vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 60) * 1000)
     const response = await app.inject({
@@ -96,8 +97,8 @@ describe('GET /login', () => {
   })
 
   it('sends two tabs that come back at once with only the refresh cookie both to return_to, with one successor', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const refreshOnly = { refresh_token: cookies.refresh_token ?? '' }
     const returnTo = encodeURIComponent('http://localhost:3001/')
     const responses = await Promise.all(
@@ -117,8 +118,8 @@ describe('GET /login', () => {
   })
 
   it('shows the login form with 429 and Retry-After when silent refreshes exceed the session budget', async () => {
-    await signUp(app, alice)
-    let refreshToken = (await logIn(app, alice)).cookies.refresh_token ?? ''
+    await register(injectInto(app), alice)
+    let refreshToken = (await logIn(injectInto(app), alice)).cookies.refresh_token ?? ''
     const returnTo = encodeURIComponent('http://localhost:3001/')
     for (let round = 0; round < REFRESHES_PER_SESSION.max; round++) {
       const response = await app.inject({
@@ -137,8 +138,8 @@ describe('GET /login', () => {
   })
 
   it('never follows an unsafe return_to, even for a signed-in browser', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     for (const evil of [
       'https://evil.example/',
       '//evil.example',
@@ -151,8 +152,8 @@ describe('GET /login', () => {
   })
 
   it('shows the form when the only cookie is a revoked refresh token', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     await app.inject({ method: 'POST', url: '/api/logout', cookies })
     const response = await app.inject({ url: '/login', cookies: { refresh_token: cookies.refresh_token ?? '' } })
     expect(response.statusCode).toBe(200)
@@ -162,7 +163,7 @@ describe('GET /login', () => {
 
 describe('POST /login', () => {
   beforeEach(async () => {
-    await signUp(app, alice)
+    await register(injectInto(app), alice)
   })
 
   it('sets both cookies and answers 303 to /', async () => {
@@ -269,7 +270,7 @@ describe('GET /register and POST /register', () => {
   })
 
   it('shows the form again with 409 for a taken username', async () => {
-    await signUp(app, alice)
+    await register(injectInto(app), alice)
     const { csrfToken, jar } = await openForm('/register')
     const response = await postForm('/register', { _csrf: csrfToken, username: 'ALICE', password: 'another one!' }, jar)
     expect(response.statusCode).toBe(409)
@@ -299,8 +300,8 @@ describe('GET /', () => {
   })
 
   it('shows the username, the balances and a link to the retirement app', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const response = await app.inject({ url: '/', cookies })
     expect(response.statusCode).toBe(200)
     expect(response.body).toContain('Hello, alice')
@@ -311,8 +312,8 @@ describe('GET /', () => {
   })
 
   it('refreshes silently when the access token has expired but the session lives', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     vi.useFakeTimers({ toFake: ['Date'] })
     vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 60) * 1000)
     const response = await app.inject({ url: '/', cookies })
@@ -322,8 +323,8 @@ describe('GET /', () => {
   })
 
   it('sends the browser to /login once the session itself has ended', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     vi.useFakeTimers({ toFake: ['Date'] })
     vi.setSystemTime(Date.now() + (testConfig.REFRESH_TOKEN_TTL + 60) * 1000)
     const response = await app.inject({ url: '/', cookies })
@@ -334,8 +335,8 @@ describe('GET /', () => {
 
 describe('POST /logout', () => {
   it('revokes the session, clears the cookies and answers 303 to /login', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const { csrfToken, jar } = await openForm('/', cookies)
     const response = await postForm('/logout', { _csrf: csrfToken }, jar)
     expect(response.statusCode).toBe(303)
@@ -346,8 +347,8 @@ describe('POST /logout', () => {
   })
 
   it('refuses a logout without a CSRF token with 403 and keeps the session', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const { jar } = await openForm('/', cookies)
     expect((await postForm('/logout', {}, jar)).statusCode).toBe(403)
     expect((await app.inject({ method: 'POST', url: '/api/refresh', cookies })).statusCode).toBe(200)
@@ -358,8 +359,8 @@ describe('GET /logout (the way out from the retirement app)', () => {
   const retirementPlan = `${testConfig.RETIREMENT_PUBLIC_URL}/`
 
   it('shows a confirm form that posts to /logout with a CSRF token, and logs nobody out', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const response = await app.inject({ url: `/logout?return_to=${encodeURIComponent(retirementPlan)}`, cookies })
     expect(response.statusCode).toBe(200)
     expect(response.headers['content-type']).toBe('text/html; charset=utf-8')
@@ -375,8 +376,8 @@ describe('GET /logout (the way out from the retirement app)', () => {
   })
 
   it('signs out once the confirm form is posted with its CSRF token, and ends at /login', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const { csrfToken, jar } = await openForm('/logout', cookies)
     const response = await postForm('/logout', { _csrf: csrfToken }, jar)
     expect(response.statusCode).toBe(303)
@@ -386,8 +387,8 @@ describe('GET /logout (the way out from the retirement app)', () => {
   })
 
   it('shows the form to a browser holding only a refresh cookie, without rotating it', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const response = await app.inject({ url: '/logout', cookies: { refresh_token: cookies.refresh_token ?? '' } })
     expect(response.statusCode).toBe(200)
     expect(response.body).toContain('<form method="post" action="/logout">')
@@ -401,8 +402,8 @@ describe('GET /logout (the way out from the retirement app)', () => {
   })
 
   it('never offers a way back outside the two apps', async () => {
-    await signUp(app, alice)
-    const { cookies } = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const { cookies } = await logIn(injectInto(app), alice)
     const response = await app.inject({ url: '/logout?return_to=https%3A%2F%2Fevil.example%2F', cookies })
     expect(response.statusCode).toBe(200)
     expect(response.body).not.toContain('evil.example')
@@ -414,8 +415,8 @@ describe('the dashboard session list (single logout)', () => {
     JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')).sid as string
 
   it('lists every live session with its own sign-out form and a "Sign out everywhere" form, all with CSRF tokens', async () => {
-    await signUp(app, alice)
-    const here = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const here = await logIn(injectInto(app), alice)
     const elsewhere = await app.inject({
       method: 'POST',
       url: '/api/login',
@@ -436,9 +437,9 @@ describe('the dashboard session list (single logout)', () => {
   })
 
   it('signs another session out from its button and stays on the dashboard', async () => {
-    await signUp(app, alice)
-    const here = await logIn(app, alice)
-    const elsewhere = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const here = await logIn(injectInto(app), alice)
+    const elsewhere = await logIn(injectInto(app), alice)
     const { csrfToken, jar } = await openForm('/', here.cookies)
     const response = await postForm(
       '/sessions/end',
@@ -453,8 +454,8 @@ describe('the dashboard session list (single logout)', () => {
   })
 
   it("ends this browser's session from its own button like a logout", async () => {
-    await signUp(app, alice)
-    const here = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const here = await logIn(injectInto(app), alice)
     const { csrfToken, jar } = await openForm('/', here.cookies)
     const response = await postForm('/sessions/end', { _csrf: csrfToken, session_id: sidOf(here.accessToken) }, jar)
     expect(response.statusCode).toBe(303)
@@ -463,9 +464,9 @@ describe('the dashboard session list (single logout)', () => {
   })
 
   it('"Sign out everywhere" ends every session of the user', async () => {
-    await signUp(app, alice)
-    const here = await logIn(app, alice)
-    const elsewhere = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const here = await logIn(injectInto(app), alice)
+    const elsewhere = await logIn(injectInto(app), alice)
     const { csrfToken, jar } = await openForm('/', here.cookies)
     const response = await postForm('/logout', { _csrf: csrfToken, everywhere: 'true' }, jar)
     expect(response.statusCode).toBe(303)
@@ -477,9 +478,9 @@ describe('the dashboard session list (single logout)', () => {
   })
 
   it('refuses a session sign-out without a CSRF token with 403', async () => {
-    await signUp(app, alice)
-    const here = await logIn(app, alice)
-    const elsewhere = await logIn(app, alice)
+    await register(injectInto(app), alice)
+    const here = await logIn(injectInto(app), alice)
+    const elsewhere = await logIn(injectInto(app), alice)
     const { jar } = await openForm('/', here.cookies)
     expect((await postForm('/sessions/end', { session_id: sidOf(elsewhere.accessToken) }, jar)).statusCode).toBe(403)
     const me = await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${elsewhere.accessToken}` } })

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
+import { injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { App } from '../app.js'
-import { alice, buildTestApp, logIn, signUp, testConfig } from '../test-app.js'
+import { alice, buildTestApp, testConfig } from '../test-app.js'
 
 // The bank's own check of access tokens against its sessions table, and the hourly clean-up of that table, with
 // time compressed: fake Date and interval timers, so the clean-up runs when the test moves the clock.
@@ -20,9 +21,9 @@ describe('ended sessions at the bank', () => {
     vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
     // A session of 5 minutes, access tokens of 15: a token issued late outlives its session.
     app = await buildTestApp({ REFRESH_TOKEN_TTL: 5 * 60 })
-    await signUp(app, alice)
+    await register(injectInto(app), alice)
     vi.advanceTimersByTime(50 * minuteMs)
-    const { accessToken } = await logIn(app, alice)
+    const { accessToken } = await logIn(injectInto(app), alice)
     const logout = await app.inject({
       method: 'POST',
       url: '/api/logout',
@@ -41,8 +42,8 @@ describe('ended sessions at the bank', () => {
 
   it('refuses a validly signed access token whose session the bank does not know', async () => {
     app = await buildTestApp()
-    const userId = await signUp(app, alice)
-    const { accessToken } = await logIn(app, alice)
+    const userId = await register(injectInto(app), alice)
+    const { accessToken } = await logIn(injectInto(app), alice)
     expect((await me(accessToken)).statusCode).toBe(200)
     const unknownSession = app.jwt.sign({ sub: userId, username: 'alice', sid: randomUUID() }, { jti: randomUUID() })
     const response = await me(unknownSession)
@@ -53,9 +54,9 @@ describe('ended sessions at the bank', () => {
   it('accepts the access tokens of a session that reached its lifetime until they expire, across the clean-up', async () => {
     vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
     app = await buildTestApp({ REFRESH_TOKEN_TTL: 5 * 60 })
-    await signUp(app, alice)
+    await register(injectInto(app), alice)
     vi.advanceTimersByTime(50 * minuteMs)
-    const { accessToken } = await logIn(app, alice)
+    const { accessToken } = await logIn(injectInto(app), alice)
     vi.advanceTimersByTime(11 * minuteMs) // the clean-up has run; the session ended at minute 55
     expect((await me(accessToken)).statusCode).toBe(200)
     vi.advanceTimersByTime((testConfig.ACCESS_TOKEN_TTL + 60) * 1000 - 11 * minuteMs)
