@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import fastifyRateLimit from '@fastify/rate-limit'
 import {
   addHealthCheck,
+  apiDocs,
   createKeyring,
   createServiceApp,
   openDatabase,
@@ -48,6 +49,11 @@ const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
 // sealed successors forgotten.
 const ENDED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
 
+const BANK_API_DESCRIPTION =
+  'The JSON API of the bank: sign-up, login, refresh and logout, the login sessions and the accounts of the signed-in ' +
+  'user. Success is `{"status":"ok","data":…}`, failure `{"status":"error","error":…,"code":…}`; clients branch on ' +
+  '`code`. A cookie-authenticated write must come from one of the two applications (same `Origin`).'
+
 /** What tests may replace: how logout notices travel (unit tests open no sockets). */
 export interface BankDependencies {
   postLogoutToken?: PostLogoutToken
@@ -56,6 +62,7 @@ export interface BankDependencies {
 /** The bank: users, passwords, login sessions and accounts. Registers everything in boot order; never listens. */
 export async function buildApp(config: BankConfig, dependencies: BankDependencies = {}) {
   const app = createServiceApp(config)
+  await app.register(apiDocs, { title: 'bank-sso: bank', description: BANK_API_DESCRIPTION })
 
   const db = openDatabase(config.DATABASE_PATH, MIGRATIONS_DIR)
   // Single logout: every revocation queues a notice per back-channel URL, in its own transaction.

@@ -1,5 +1,13 @@
 import { fileURLToPath } from 'node:url'
-import { addHealthCheck, createKeyring, createServiceApp, openDatabase, ssoAuth, webSecurity } from '@sso/shared'
+import {
+  addHealthCheck,
+  apiDocs,
+  createKeyring,
+  createServiceApp,
+  openDatabase,
+  ssoAuth,
+  webSecurity,
+} from '@sso/shared'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
 import type { RetirementConfig } from './config.js'
@@ -13,8 +21,14 @@ const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url))
 // Revocations past their usefulness are forgotten this often (memory and database).
 const revocationsPruneIntervalMs = 10 * 60_000
 
+const RETIREMENT_API_DESCRIPTION =
+  "The JSON API of the retirement service: the signed-in user's plan and contributions, with the access token the " +
+  'bank issued (this service never issues one), and the back-channel logout the bank sends. Success is ' +
+  '`{"status":"ok","data":…}`, failure `{"status":"error","error":…,"code":…}`; clients branch on `code`.'
+
 export async function buildApp(config: RetirementConfig) {
   const app = createServiceApp(config)
+  await app.register(apiDocs, { title: 'bank-sso: retirement', description: RETIREMENT_API_DESCRIPTION })
 
   const db = openDatabase(config.DATABASE_PATH, migrationsDir)
   // Single logout: the bank's notices, loaded once; each request checks them in memory, never asking the bank.
