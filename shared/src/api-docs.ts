@@ -107,6 +107,9 @@ async function apiDocsPlugin(app: FastifyInstance, { title, description }: ApiDo
     // Swagger UI would otherwise send the whole document to validator.swagger.io.
     validatorUrl: false,
     theme: { title },
+    // Without the top bar: its Swagger logo carries an inline <style> the CSP refuses, and its box loads any URL's
+    // document into a page on this origin.
+    uiConfig: { layout: 'BaseLayout' },
   })
 }
 
