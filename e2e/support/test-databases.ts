@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, describe, inject } from 'vitest'
-import type { Engine } from '../../shared/src/db/index.js'
+import { type Engine, openDatabase, type SchemaMigrations } from '../../shared/src/db/index.js'
 
 /** Where a fresh database lives: what `openDatabase` (and a service's DATABASE_URL / DATABASE_PATH) takes. */
 export type TestDatabaseSettings =
@@ -16,15 +16,33 @@ export type TestDatabaseSettings =
 /** One engine under test, handing out empty databases that are removed after the suite. */
 export interface TestEngine {
   name: Engine
-  /** An empty database no other test sees. Open it as often as needed (several openers play several replicas). */
-  createDatabase(): Promise<TestDatabaseSettings>
+  /**
+   * An empty database no other test sees. Open it as often as needed (several openers play several replicas).
+   * With `migrations`, it already has that schema: on PostgreSQL a copy of a template migrated once per suite
+   * (`CREATE DATABASE … TEMPLATE`, ~0.1 s instead of ~0.5 s of DDL per test); opening it still runs the migrator,
+   * which finds nothing left to do.
+   */
+  createDatabase(migrations?: SchemaMigrations): Promise<TestDatabaseSettings>
 }
 
 /** A new, empty PostgreSQL database in the test run's server. `drop()` removes it, closing whoever is still in it. */
-export async function createTestDatabase(): Promise<{ databaseUrl: string; drop(): Promise<void> }> {
+export async function createTestDatabase(
+  options: { template?: string } = {},
+): Promise<{ databaseUrl: string; drop(): Promise<void> }> {
   const adminUrl = requirePostgres()
   const name = `test_${process.pid}_${randomBytes(6).toString('hex')}`
-  await withAdmin(adminUrl, (admin) => admin.query(`CREATE DATABASE ${name}`))
+  await withAdmin(adminUrl, async (admin) => {
+    if (options.template === undefined) return admin.query(`CREATE DATABASE ${name}`)
+    // A template must have no session; the one that migrated it may take a moment to leave after disconnecting.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await admin.query(`CREATE DATABASE ${name} TEMPLATE ${options.template}`)
+      } catch (error) {
+        if ((error as { code?: string }).code !== '55006' || attempt === 20) throw error
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+    }
+  })
   const url = new URL(adminUrl)
   url.pathname = `/${name}`
   return {
@@ -60,18 +78,32 @@ export function describeEachEngine(name: string, body: (engine: TestEngine) => v
   const describePostgres = unavailable ? describe.skip : describe
   describePostgres(`${name} on postgres${unavailable ? ` (skipped: ${unavailable})` : ''}`, () => {
     const drops: Array<() => Promise<void>> = []
+    const templates = new Map<SchemaMigrations, Promise<{ databaseUrl: string; drop(): Promise<void> }>>()
     afterAll(async () => {
       await Promise.all(drops.map((drop) => drop()))
+      await Promise.all([...templates.values()].map(async (template) => (await template).drop()))
     })
     body({
       name: 'postgres',
-      createDatabase: async () => {
-        const { databaseUrl, drop } = await createTestDatabase()
+      createDatabase: async (migrations) => {
+        let template: string | undefined
+        if (migrations) {
+          if (!templates.has(migrations)) templates.set(migrations, createMigratedTemplate(migrations))
+          template = new URL((await templates.get(migrations)!).databaseUrl).pathname.slice(1)
+        }
+        const { databaseUrl, drop } = await createTestDatabase(template === undefined ? {} : { template })
         drops.push(drop)
         return { databaseUrl }
       },
     })
   })
+}
+
+async function createMigratedTemplate(migrations: SchemaMigrations) {
+  const template = await createTestDatabase()
+  const { db } = await openDatabase({ databaseUrl: template.databaseUrl, migrations })
+  await db.destroy()
+  return template
 }
 
 function requirePostgres(): string {

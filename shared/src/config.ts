@@ -26,6 +26,8 @@ export const CommonConfig = Type.Object({
   JWT_SECRET: Type.String(),
   JWT_PREVIOUS_SECRETS: Type.Array(Type.String()),
   DATABASE_PATH: Type.String({ minLength: 1 }),
+  /** `postgres://…`: keep everything in PostgreSQL instead of the SQLite file. */
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   BANK_PUBLIC_URL: Url,
   RETIREMENT_PUBLIC_URL: Url,
   COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1 })),

@@ -113,7 +113,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     db.close()
   })
 
-  addHealthCheck(app, db)
+  addHealthCheck(app)
   await app.register(registerRoutes, { register })
   await app.register(loginRoutes, { authenticate, loginSessions })
   await app.register(refreshRoutes, { loginSessions })

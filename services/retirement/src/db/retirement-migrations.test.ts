@@ -22,8 +22,8 @@ describeEachEngine("retirement's schema", (engine) => {
         .map((table) => [table.name, table.columns.map((column) => column.name).sort()]),
     )
     expect(columns).toEqual({
-      plans: ['created_at', 'user_id'],
-      contributions: ['amount_cents', 'created_at', 'id', 'user_id'],
+      plans: ['contribution_count', 'created_at', 'user_id'],
+      contributions: ['amount_cents', 'created_at', 'id', 'sequence', 'user_id'],
       revoked_sessions: ['keep_until', 'session_id'],
       revoked_users: ['issued_up_to', 'keep_until', 'user_id'],
       seen_logout_tokens: ['jti', 'keep_until'],
@@ -34,24 +34,24 @@ describeEachEngine("retirement's schema", (engine) => {
     const { db } = database
     const createdAt = new Date(0).toISOString()
     await db.insertInto('plans').values({ userId: 'u-alice', createdAt }).execute()
-    const contribution = { id: 'c-1', userId: 'u-alice', amountCents: 1, createdAt }
+    const contribution = { id: 'c-1', userId: 'u-alice', amountCents: 1, createdAt, sequence: 1 }
     await db.insertInto('contributions').values(contribution).execute()
     await db
       .insertInto('contributions')
-      .values({ ...contribution, id: 'c-2', amountCents: 100_000_000 })
+      .values({ ...contribution, id: 'c-2', amountCents: 100_000_000, sequence: 2 })
       .execute()
     for (const amountCents of [0, 100_000_001]) {
       await expect(
         db
           .insertInto('contributions')
-          .values({ ...contribution, id: `c-${amountCents}`, amountCents })
+          .values({ ...contribution, id: `c-${amountCents}`, amountCents, sequence: 3 })
           .execute(),
       ).rejects.toThrow(/check/i)
     }
     await expect(
       db
         .insertInto('contributions')
-        .values({ ...contribution, id: 'c-3', userId: 'u-nobody' })
+        .values({ ...contribution, id: 'c-3', userId: 'u-nobody', sequence: 1 })
         .execute(),
     ).rejects.toThrow(/foreign key/i)
   })

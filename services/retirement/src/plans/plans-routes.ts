@@ -18,14 +18,14 @@ export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansRepository }> 
   })
 
   app.get('/api/plan', { schema: { response: { 200: Ok(Plan), 401: ErrorResponse } } }, async (request) => {
-    return { status: 'ok', data: plans.findPlan(request.user.id) } as const
+    return { status: 'ok', data: await plans.findPlan(request.user.id) } as const
   })
 
   app.post(
     '/api/plan/contributions',
     { schema: { body: NewContribution, response: { 201: Ok(Contribution), 400: ErrorResponse, 401: ErrorResponse } } },
     async (request, reply) => {
-      const contribution = plans.addContribution(request.user.id, request.body.amountCents)
+      const contribution = await plans.addContribution(request.user.id, request.body.amountCents)
       return reply.code(201).send({ status: 'ok', data: contribution })
     },
   )
