@@ -123,6 +123,41 @@ describe.skipIf(!hasChromium && !isCi)('in a real browser (Chromium)', () => {
     }
   })
 
+  it('two retirement tabs coming back together after the access token expired both land greeted, still signed in', async () => {
+    const context = await browser.newContext()
+    try {
+      const username = `tabs_${Date.now().toString(36)}`
+      const password = 'a long two-tab password'
+      const page = await context.newPage()
+      page.setDefaultTimeout(navigationTimeoutMs)
+      await page.goto(`${services.bankUrl}/register`)
+      await fillCredentials(page, username, password)
+      if (new URL(page.url()).pathname === '/login') await fillCredentials(page, username, password)
+      const tabs = [await context.newPage(), await context.newPage()]
+      for (const tab of tabs) {
+        tab.setDefaultTimeout(navigationTimeoutMs)
+        await tab.goto(`${services.retirementUrl}/`)
+        expect(await tab.textContent('#greeting')).toBe(`Hello, ${username}.`)
+      }
+
+      // The access token expires (its cookie is dropped); both tabs reload at once, each taking the silent trip
+      // through the bank's GET /login with the same refresh cookie.
+      await context.clearCookies({ name: 'access_token' })
+      await Promise.all(tabs.map((tab) => tab.reload()))
+      for (const tab of tabs) {
+        expect(tab.url()).toBe(`${services.retirementUrl}/`)
+        expect(await tab.textContent('#greeting')).toBe(`Hello, ${username}.`)
+      }
+      // The session was neither revoked nor forked: the bank still greets the user, with one session listed.
+      await page.goto(`${services.bankUrl}/`)
+      expect(new URL(page.url()).pathname).toBe('/')
+      expect(await page.textContent('body')).toContain(username)
+      expect(await page.locator('#sessions tbody tr').count()).toBe(1)
+    } finally {
+      await context.close()
+    }
+  })
+
   it('single logout: signed out at the bank, a reload of the retirement tab lands on the bank login page', async () => {
     const context = await browser.newContext()
     const page = await context.newPage()

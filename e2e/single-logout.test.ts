@@ -188,6 +188,8 @@ describe('single logout: ended at the bank, refused at retirement within 5 s', (
     expect(refreshed.status).toBe(200)
     const newAccessToken = (await readJson(refreshed)).data as string
     expect(await retirementStatus(newAccessToken)).toBe(200)
+    // Refreshed once more, the stolen token is two generations old: no parallel tab's grace covers it.
+    expect((await session.client.sendJson('POST', `${services.bankUrl}/api/refresh`)).status).toBe(200)
 
     const thief = new HttpClient()
     thief.jar.set('refresh_token', oldRefreshToken)

@@ -45,6 +45,8 @@ beforeAll(async () => {
     password: WRONG_PASSWORD,
   })
   expect(unknown.status).toBe(401)
+  // Once more, so the first refresh token is two generations old: reused whatever the grace for parallel tabs.
+  expect((await user.client.request(`${services.bankUrl}/api/refresh`, { method: 'POST' })).status).toBe(200)
   const reuse = await new HttpClient().request(`${services.bankUrl}/api/refresh`, {
     method: 'POST',
     headers: { cookie: `refresh_token=${user.refreshToken}` },
@@ -106,9 +108,10 @@ describe.each(['bank', 'retirement'] as const)('%s at LOG_LEVEL=trace', (name) =
     for (const line of services[name].output) {
       expect(line).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+/)
       for (const label of ['first refresh token', 'rotated refresh token']) {
-        const token = secrets.get(label) ?? ''
-        // Any 16-character stretch of the token: a log that prints half of it is still a leak.
-        expect(line).not.toContain(token.slice(10, 26))
+        // The token's secret part: its longest segment (the session id it also names is no secret, logs carry it).
+        const secretPart = (secrets.get(label) ?? '').split('.').reduce((a, b) => (b.length > a.length ? b : a), '')
+        // Any 16-character stretch of it: a log that prints half of it is still a leak.
+        expect(line).not.toContain(secretPart.slice(10, 26))
       }
     }
   })

@@ -29,7 +29,9 @@ import { createUsersRepository } from './identity/users-repository.js'
 import { createWorkLimiter } from './identity/work-limiter.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createLoginSessions } from './sessions/login-sessions.js'
+import { createRefreshBudget } from './sessions/refresh-limits.js'
 import { refreshRoutes } from './sessions/refresh-routes.js'
+import { createRefreshTokens } from './sessions/refresh-token.js'
 import { createSessionsRepository } from './sessions/sessions-repository.js'
 import { sessionsRoutes } from './sessions/sessions-routes.js'
 
@@ -41,8 +43,9 @@ const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
 // queue (about a second of work), sign-ins get a quick 503 with Retry-After instead of a slow timeout.
 const PASSWORD_WORK_CONCURRENCY = availableParallelism()
 const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
-// Ended sessions serve nobody; they and their retired refresh tokens are deleted this often.
-const EXPIRED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
+// Ended sessions' rows are deleted (once their last access token has expired) this often, and grace windows'
+// sealed successors forgotten.
+const ENDED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
 
 /** What tests may replace: how logout notices travel (unit tests open no sockets). */
 export interface BankDependencies {
@@ -61,6 +64,9 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   })
   const sessions = createSessionsRepository(db, {
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL,
+    accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
+    reuseGraceSeconds: config.REFRESH_REUSE_GRACE,
+    tokens: createRefreshTokens([config.JWT_SECRET, ...config.JWT_PREVIOUS_SECRETS]),
     outbox: logoutOutbox,
   })
 
@@ -71,15 +77,15 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     audience: 'bank',
     cookies,
     issuing: { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL },
-    // The bank refuses a revoked session's tokens at once, from its own table.
-    isRevoked: (user) => sessions.isRevoked(user.sessionId),
+    // The bank refuses a revoked session's tokens at once, from its own table, and those of a session it does not know.
+    isRevoked: (user) => sessions.refusesAccessTokensOf(user.sessionId),
   })
   await app.register(webSecurity, {
     serviceName: 'bank',
     publicUrls: [config.BANK_PUBLIC_URL, config.RETIREMENT_PUBLIC_URL],
     cookies,
   })
-  // Only the routes that name a limit (login, sign-up) are limited.
+  // Only the routes that name a limit (login, sign-up) are limited, and refresh (refresh-limits.ts).
   await app.register(fastifyRateLimit, {
     global: false,
     store: SharedAddressStore,
@@ -98,8 +104,12 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     throttle: createLoginThrottle(db, LOGIN_FAILURE_LIMITS),
   })
   const register = createRegistration({ db, users, accounts, passwords })
-  const loginSessions = createLoginSessions({ sessions, users })
-  const pruneTimer = setInterval(() => sessions.deleteExpired(), EXPIRED_SESSIONS_PRUNE_INTERVAL_MS).unref()
+  const loginSessions = createLoginSessions({
+    sessions,
+    users,
+    spendRefreshBudget: createRefreshBudget(app, { findIssuedSession: sessions.findIssuedSession }),
+  })
+  const pruneTimer = setInterval(() => sessions.deleteEnded(), ENDED_SESSIONS_PRUNE_INTERVAL_MS).unref()
   const logoutDelivery = createLogoutDelivery({
     outbox: logoutOutbox,
     signLogoutToken: (subject) => signLogoutToken(app.jwt, keyring, subject),

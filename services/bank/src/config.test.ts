@@ -41,6 +41,21 @@ describe('loadBankConfig', () => {
     expect(loadError({ JWT_SECRET: goodSecret, REFRESH_TOKEN_TTL: 'forever' }).variable).toBe('REFRESH_TOKEN_TTL')
   })
 
+  it('reads REFRESH_REUSE_GRACE in seconds: 10 by default, 0 turns it off, at most 60', () => {
+    expect(loadBankConfig({ JWT_SECRET: goodSecret }).REFRESH_REUSE_GRACE).toBe(10)
+    expect(loadBankConfig({ JWT_SECRET: goodSecret, REFRESH_REUSE_GRACE: '0' }).REFRESH_REUSE_GRACE).toBe(0)
+    expect(loadBankConfig({ JWT_SECRET: goodSecret, REFRESH_REUSE_GRACE: '60' }).REFRESH_REUSE_GRACE).toBe(60)
+  })
+
+  it.each(['61', '-1', '1.5', '10s', '1e1', ' 5', '100'])(
+    'refuses REFRESH_REUSE_GRACE=%s naming the variable',
+    (value) => {
+      const error = loadError({ JWT_SECRET: goodSecret, REFRESH_REUSE_GRACE: value })
+      expect(error.variable).toBe('REFRESH_REUSE_GRACE')
+      expect(error.message).toMatch(/^REFRESH_REUSE_GRACE: /)
+    },
+  )
+
   it.each([
     ['missing', {}],
     ['shorter than 32 bytes', { JWT_SECRET: 'x7Kp2mQ9vLr4' }],

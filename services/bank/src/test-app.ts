@@ -20,6 +20,7 @@ export const testConfig: BankConfig = {
   LOG_LEVEL: 'silent',
   ACCESS_TOKEN_TTL: 900,
   REFRESH_TOKEN_TTL: 604_800,
+  REFRESH_REUSE_GRACE: 10,
   BACKCHANNEL_LOGOUT_URLS: ['http://localhost:3001/backchannel/logout'],
 }
 

@@ -5,6 +5,7 @@ import {
   alice,
   bob,
   buildTestApp,
+  cookiesOf,
   createLogoutReceiver,
   decodeJwt,
   logIn,
@@ -105,7 +106,9 @@ describe('logout notices', () => {
     const { accessToken, cookies } = await logIn(app, alice)
     const rotated = await app.inject({ method: 'POST', url: '/api/refresh', cookies })
     expect(rotated.statusCode).toBe(200)
-    // The first refresh token again: theft detection revokes the session.
+    const successor = { refresh_token: cookiesOf(rotated).refresh_token ?? '' }
+    expect((await app.inject({ method: 'POST', url: '/api/refresh', cookies: successor })).statusCode).toBe(200)
+    // The first refresh token, two generations old (no parallel tab): theft detection revokes the session.
     expect((await app.inject({ method: 'POST', url: '/api/refresh', cookies })).statusCode).toBe(401)
     expect((await me(accessToken)).statusCode).toBe(401)
     expect((await me(rotated.json().data)).statusCode).toBe(401)

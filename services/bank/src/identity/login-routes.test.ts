@@ -42,7 +42,8 @@ describe('POST /api/login', () => {
     expect(access).toMatchObject({ value: response.json().data, httpOnly: true, sameSite: 'Lax', path: '/' })
     expect(access?.maxAge).toBe(testConfig.ACCESS_TOKEN_TTL)
     expect(refresh).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/' })
-    expect(refresh?.value).toMatch(/^[\w-]{43}$/)
+    // `<sid>.<generation>.<256 random bits>.<MAC>`: see sessions/refresh-token.ts.
+    expect(refresh?.value).toMatch(/^[0-9a-f-]{36}\.0\.[\w-]{43}\.[\w-]{22}$/)
     expect(refresh?.domain).toBeUndefined()
     expect(response.headers['cache-control']).toBe('no-store')
   })

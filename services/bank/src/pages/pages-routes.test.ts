@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { App } from '../app.js'
+import { REFRESHES_PER_SESSION } from '../sessions/refresh-limits.js'
 import { alice, buildTestApp, cookiesOf, logIn, signUp, testConfig } from '../test-app.js'
 
 let app: App
@@ -92,6 +93,47 @@ describe('GET /login', () => {
     expect(renewed.access_token).toBeTruthy()
     expect(renewed.refresh_token).toBeTruthy()
     expect(renewed.refresh_token).not.toBe(cookies.refresh_token)
+  })
+
+  it('sends two tabs that come back at once with only the refresh cookie both to return_to, with one successor', async () => {
+    await signUp(app, alice)
+    const { cookies } = await logIn(app, alice)
+    const refreshOnly = { refresh_token: cookies.refresh_token ?? '' }
+    const returnTo = encodeURIComponent('http://localhost:3001/')
+    const responses = await Promise.all(
+      [1, 2].map(() => app.inject({ url: `/login?return_to=${returnTo}`, cookies: refreshOnly })),
+    )
+    expect(responses.map((response) => [response.statusCode, response.headers.location])).toEqual([
+      [303, 'http://localhost:3001/'],
+      [303, 'http://localhost:3001/'],
+    ])
+    const [first, second] = responses.map((response) => cookiesOf(response))
+    expect(first?.refresh_token).toBeTruthy()
+    expect(second?.refresh_token).toBe(first?.refresh_token)
+    // The session lives on: the dashboard opens with the successor alone.
+    const dashboard = await app.inject({ url: '/', cookies: { refresh_token: first?.refresh_token ?? '' } })
+    expect(dashboard.statusCode).toBe(200)
+    expect(dashboard.body).toContain('alice')
+  })
+
+  it('shows the login form with 429 and Retry-After when silent refreshes exceed the session budget', async () => {
+    await signUp(app, alice)
+    let refreshToken = (await logIn(app, alice)).cookies.refresh_token ?? ''
+    const returnTo = encodeURIComponent('http://localhost:3001/')
+    for (let round = 0; round < REFRESHES_PER_SESSION.max; round++) {
+      const response = await app.inject({
+        url: `/login?return_to=${returnTo}`,
+        cookies: { refresh_token: refreshToken },
+      })
+      expect(response.statusCode).toBe(303)
+      refreshToken = cookiesOf(response).refresh_token ?? ''
+    }
+    const limited = await app.inject({ url: `/login?return_to=${returnTo}`, cookies: { refresh_token: refreshToken } })
+    expect(limited.statusCode).toBe(429)
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
+    expect(limited.headers['content-type']).toBe('text/html; charset=utf-8')
+    expect(limited.body).toContain('action="/login"')
+    expect(limited.body).toContain('value="http://localhost:3001/"')
   })
 
   it('never follows an unsafe return_to, even for a signed-in browser', async () => {

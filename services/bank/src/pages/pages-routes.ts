@@ -51,15 +51,16 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     }
     // The per-address limit refuses a form post before its body is read: the form again with the sentence, as for
     // every other refusal of a form, not the JSON of the API.
-    if (error.code === 'SSO_RATE_LIMITED' && request.method === 'POST') {
+    // A silent refresh (GET /login, GET /) over its budget gets the login form too, keeping where it was going.
+    if (error.code === 'SSO_RATE_LIMITED') {
       const retryAfterSeconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
       if (typeof retryAfterSeconds === 'number') reply.header('retry-after', String(retryAfterSeconds))
       const renderForm = request.routeOptions.url === '/register' ? renderRegisterPage : renderLoginPage
-      return sendHtml(
-        reply,
-        429,
-        renderForm({ csrfToken: reply.generateCsrf(), returnTo: DEFAULT_RETURN_TO, error: error.message }),
-      )
+      const returnTo =
+        request.method === 'GET'
+          ? resolveReturnTo((request.query as { return_to?: unknown } | undefined)?.return_to, publicUrls)
+          : DEFAULT_RETURN_TO
+      return sendHtml(reply, 429, renderForm({ csrfToken: reply.generateCsrf(), returnTo, error: error.message }))
     }
     return replyWithoutInternals(error, request, reply)
   })

@@ -1,6 +1,7 @@
 import { REFRESH_TOKEN_COOKIE } from '@sso/shared'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { UsersRepository } from '../identity/users-repository.js'
+import type { SpendRefreshBudget } from './refresh-limits.js'
 import type { LoginSession, SessionsRepository } from './sessions-repository.js'
 
 export interface SignedIn {
@@ -11,7 +12,15 @@ export interface SignedIn {
 }
 
 /** Login sessions as the browser sees them: a session in the database, its two cookies on the reply. */
-export function createLoginSessions({ sessions, users }: { sessions: SessionsRepository; users: UsersRepository }) {
+export function createLoginSessions({
+  sessions,
+  users,
+  spendRefreshBudget,
+}: {
+  sessions: SessionsRepository
+  users: UsersRepository
+  spendRefreshBudget: SpendRefreshBudget
+}) {
   function setRefreshCookie(reply: FastifyReply, refreshToken: string, session: LoginSession) {
     // The cookie dies with the session: rotation never extends a session's absolute lifetime.
     reply.setRefreshTokenCookie(refreshToken, Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000)))
@@ -30,12 +39,14 @@ export function createLoginSessions({ sessions, users }: { sessions: SessionsRep
     },
 
     /**
-     * Continues the session of the refresh cookie: rotates the refresh token and renews both cookies. Null (and
-     * the cookies cleared) when there is no live session behind it.
+     * Continues the session of the refresh cookie: rotates the refresh token and renews both cookies (a parallel
+     * tab within the grace window gets the same refresh token, and an access token of its own). Null (and the
+     * cookies cleared) when there is no live session behind it; a 429 error when the refresh budget is spent.
      */
     async resume(request: FastifyRequest, reply: FastifyReply): Promise<SignedIn | null> {
       const presented = request.cookies[REFRESH_TOKEN_COOKIE]
       if (!presented) return null
+      await spendRefreshBudget(request, presented)
       const rotation = sessions.rotate(presented)
       if (rotation.outcome === 'reused') {
         request.log.warn(
