@@ -67,9 +67,9 @@ export interface AuthPluginOptions {
   issuing?: { accessTokenTtlSeconds: number }
   /**
    * Single logout: a verified token whose session has ended is refused like any invalid token. Called on every
-   * authenticated request, so it must answer from memory (no I/O) and synchronously.
+   * authenticated request: retirement answers from memory (no I/O); the bank asks its own database.
    */
-  isRevoked?: (user: SignedInUser) => boolean
+  isRevoked?: (user: SignedInUser) => boolean | Promise<boolean>
 }
 
 declare module '@fastify/jwt' {
@@ -160,13 +160,13 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   })
   const verifiedTokens = createVerifiedTokenCache(VERIFIED_TOKENS_CACHED)
 
-  function verifyAccessToken(request: FastifyRequest): SignedInUser {
+  async function verifyAccessToken(request: FastifyRequest): Promise<SignedInUser> {
     const token = extractAccessToken(request)
     if (!token) throw new MissingTokenError()
     if (token.length > MAX_TOKEN_BYTES) throw new OversizedTokenError()
     const user = verifiedTokens.find(token) ?? verifiedTokens.remember(token, verifyToken(token))
     // Revocation can happen at any moment, so it is checked on every request, cached token or not.
-    if (isRevoked?.(user)) throw new InvalidTokenError()
+    if (await isRevoked?.(user)) throw new InvalidTokenError()
     request.user = user
     return user
   }
@@ -192,11 +192,11 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   }
 
   app.decorate('requireSession', async (request: FastifyRequest) => {
-    verifyAccessToken(request)
+    await verifyAccessToken(request)
   })
   app.decorate('findSignedInUser', async (request: FastifyRequest) => {
     try {
-      return verifyAccessToken(request)
+      return await verifyAccessToken(request)
     } catch {
       return null
     }

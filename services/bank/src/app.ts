@@ -1,22 +1,23 @@
 import { availableParallelism } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import fastifyRateLimit from '@fastify/rate-limit'
 import {
   addHealthCheck,
   createKeyring,
   createServiceApp,
-  openDatabase,
   signLogoutToken,
   ssoAuth,
   TooManyAttemptsError,
   webSecurity,
   withRetryAfter,
 } from '@sso/shared'
+import { openDatabase } from '@sso/shared/db'
 import { createAccountsRepository } from './accounts/accounts-repository.js'
 import { accountsRoutes } from './accounts/accounts-routes.js'
 import { createLogoutDelivery, type PostLogoutToken } from './backchannel/logout-delivery.js'
 import { createLogoutOutbox } from './backchannel/logout-outbox.js'
 import type { BankConfig } from './config.js'
+import type { BankDatabase } from './db/bank-database.js'
+import { bankMigrations } from './db/migrations/index.js'
 import { SharedAddressStore } from './identity/address-limits.js'
 import { createAuthenticator } from './identity/authenticate.js'
 import { loginRoutes } from './identity/login-routes.js'
@@ -35,8 +36,6 @@ import { createRefreshTokens } from './sessions/refresh-token.js'
 import { createSessionsRepository } from './sessions/sessions-repository.js'
 import { sessionsRoutes } from './sessions/sessions-routes.js'
 
-// Resolved from this file, so it works from src/ (tests) and dist/ (the built server) alike.
-const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url))
 // The contract's login limit: at most 10 consecutive failures per username within 15 minutes.
 const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
 // argon2 runs on libuv's thread pool; more hashes at once than cores only adds memory and latency. Beyond the
@@ -56,7 +55,15 @@ export interface BankDependencies {
 export async function buildApp(config: BankConfig, dependencies: BankDependencies = {}) {
   const app = createServiceApp(config)
 
-  const db = openDatabase(config.DATABASE_PATH, MIGRATIONS_DIR)
+  const database = await openDatabase<BankDatabase>({
+    ...(config.DATABASE_URL === undefined
+      ? { databasePath: config.DATABASE_PATH }
+      : { databaseUrl: config.DATABASE_URL }),
+    migrations: bankMigrations,
+    applicationName: 'bank',
+    onIdleConnectionError: (error) => app.log.warn({ err: error }, 'an idle database connection failed'),
+  })
+  const { db } = database
   // Single logout: every revocation queues a notice per back-channel URL, in its own transaction.
   const logoutOutbox = createLogoutOutbox(db, {
     urls: config.BACKCHANNEL_LOGOUT_URLS,
@@ -101,7 +108,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   const authenticate = createAuthenticator({
     users,
     passwords,
-    throttle: createLoginThrottle(db, LOGIN_FAILURE_LIMITS),
+    throttle: createLoginThrottle(database, LOGIN_FAILURE_LIMITS),
   })
   const register = createRegistration({ db, users, accounts, passwords })
   const loginSessions = createLoginSessions({
@@ -109,7 +116,9 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     users,
     spendRefreshBudget: createRefreshBudget(app, { findIssuedSession: sessions.findIssuedSession }),
   })
-  const pruneTimer = setInterval(() => sessions.deleteEnded(), ENDED_SESSIONS_PRUNE_INTERVAL_MS).unref()
+  const pruneTimer = setInterval(() => {
+    sessions.deleteEnded().catch((error: unknown) => app.log.error({ err: error }, 'deleting ended sessions failed'))
+  }, ENDED_SESSIONS_PRUNE_INTERVAL_MS).unref()
   const logoutDelivery = createLogoutDelivery({
     outbox: logoutOutbox,
     signLogoutToken: (subject) => signLogoutToken(app.jwt, keyring, subject),
@@ -120,7 +129,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   app.addHook('onClose', async () => {
     clearInterval(pruneTimer)
     await logoutDelivery.stop()
-    db.close()
+    await db.destroy()
   })
 
   addHealthCheck(app)

@@ -25,6 +25,20 @@ describeEachEngine("the bank's schema", (engine) => {
     expect(columns).toEqual({
       users: ['created_at', 'id', 'password_hash', 'username'],
       accounts: ['balance_cents', 'created_at', 'id', 'name', 'user_id'],
+      login_sessions: [
+        'created_at',
+        'expires_at',
+        'generation',
+        'id',
+        'last_used_at',
+        'previous_token_hash',
+        'refresh_token_hash',
+        'revoked_at',
+        'rotated_at',
+        'successor_box',
+        'user_agent',
+        'user_id',
+      ],
       login_throttle: ['attempts', 'last_attempt_at', 'username'],
       logout_outbox: ['attempts', 'created_at', 'give_up_at', 'id', 'next_attempt_at', 'session_id', 'url', 'user_id'],
     })

@@ -18,7 +18,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
   { sessions },
 ) => {
   app.get('/api/sessions', { schema: { response: { 200: Ok(Type.Array(SessionView)) } } }, async (request) => {
-    const data = sessions.listLive(request.user.id).map((session) => ({
+    const data = (await sessions.listLive(request.user.id)).map((session) => ({
       id: session.id,
       createdAt: new Date(session.createdAt).toISOString(),
       lastUsedAt: new Date(session.lastUsedAt).toISOString(),
@@ -33,7 +33,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
     { schema: { params: SessionParams, response: { 204: Type.Null(), 404: ErrorResponse } } },
     async (request, reply) => {
       // An unknown id, an ended session and another user's look the same: others' session ids cannot be probed.
-      if (!sessions.revokeSession(request.params.id, request.user.id)) {
+      if (!(await sessions.revokeSession(request.params.id, request.user.id))) {
         return reply.code(404).send({ status: 'error', error: 'No such login session', code: 'SSO_NOT_FOUND' })
       }
       // Ending the session this browser is using is a logout: its cookies go too.
