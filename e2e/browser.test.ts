@@ -231,6 +231,73 @@ describe.skipIf(!hasChromium && !isCi)('in a real browser (Chromium)', () => {
       await elsewhere.close()
     }
   })
+
+  it('signs out from retirement: "Sign out" shows the bank\'s confirm form, and confirming ends at the bank login', async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    page.setDefaultTimeout(navigationTimeoutMs)
+    try {
+      const username = `signout_${Date.now().toString(36)}`
+      await registerThenOpenRetirement(page, services, username, 'a long sign-out password')
+      await signOutFromRetirement(page, services)
+    } finally {
+      await context.close()
+    }
+  })
+})
+
+// Chromium treats http://localhost as a secure context, so Secure and __Host- cookies work there over plain http.
+describe.skipIf(!hasChromium && !isCi)('in a real browser with COOKIE_SECURE=true (__Host-refresh_token)', () => {
+  let services: Services
+  let browser: Browser
+
+  beforeAll(async () => {
+    if (!hasChromium) throw new Error(`CI=true and no Chromium at ${chromiumPath}`)
+    services = await Services.start({ env: { COOKIE_SECURE: 'true' } })
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      headless: true,
+      timeout: 30_000,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
+    })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    await services?.stopAll()
+  })
+
+  it('signs up, reaches retirement, refreshes silently and signs out, all with Secure cookies', async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    page.setDefaultTimeout(navigationTimeoutMs)
+    try {
+      const username = `secure_${Date.now().toString(36)}`
+      await registerThenOpenRetirement(page, services, username, 'a long secure password')
+
+      const bankCookies = await context.cookies(services.bankUrl)
+      const refresh = bankCookies.find((cookie) => cookie.name === '__Host-refresh_token')
+      expect(refresh).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Lax', path: '/' })
+      expect(bankCookies.map((cookie) => cookie.name)).not.toContain('refresh_token')
+      expect(bankCookies.find((cookie) => cookie.name === 'access_token')?.secure).toBe(true)
+
+      // The access token is gone; the trip through the bank's login is silent thanks to __Host-refresh_token,
+      // which the bank rotates on the way (the redirects show no page, so the new cookie is the proof).
+      await context.clearCookies({ name: 'access_token' })
+      await page.goto(`${services.retirementUrl}/`)
+      expect(page.url()).toBe(`${services.retirementUrl}/`)
+      expect(await page.textContent('#greeting')).toBe(`Hello, ${username}.`)
+      const rotated = (await context.cookies(services.bankUrl)).find((cookie) => cookie.name === '__Host-refresh_token')
+      expect(rotated?.value).toBeTruthy()
+      expect(rotated?.value).not.toBe(refresh?.value)
+
+      await signOutFromRetirement(page, services)
+      expect((await context.cookies(services.bankUrl)).map((cookie) => cookie.name)).not.toContain(
+        '__Host-refresh_token',
+      )
+    } finally {
+      await context.close()
+    }
+  })
 })
 
 /** Fills the username and password of the page's form and submits it, waiting for the page that follows. */
@@ -238,4 +305,37 @@ async function fillCredentials(page: Page, username: string, password: string) {
   await page.fill('input[name="username"]', username)
   await page.fill('input[name="password"]', password)
   await Promise.all([page.waitForNavigation(), page.press('input[name="password"]', 'Enter')])
+}
+
+/** Signs up at the bank through its form (logging in if sign-up does not), then follows the link to retirement. */
+async function registerThenOpenRetirement(page: Page, services: Services, username: string, password: string) {
+  await page.goto(`${services.bankUrl}/register`)
+  await fillCredentials(page, username, password)
+  if (new URL(page.url()).pathname === '/login') await fillCredentials(page, username, password)
+  expect(new URL(page.url()).pathname, await page.content()).toBe('/')
+  await Promise.all([
+    page.waitForURL(`${services.retirementUrl}/**`),
+    page.click(`a[href^="${services.retirementUrl}"]`),
+  ])
+  expect(await page.textContent('#greeting')).toBe(`Hello, ${username}.`)
+}
+
+/**
+ * Clicks retirement's "Sign out": the bank's confirm page signs nobody out (retirement still knows the user), and
+ * its button ends at the bank login, after which retirement sends the browser to the bank to log in.
+ */
+async function signOutFromRetirement(page: Page, services: Services) {
+  await Promise.all([page.waitForURL(`${services.bankUrl}/logout**`), page.click('#sign-out')])
+  expect(await page.isVisible('form[action="/logout"] button')).toBe(true)
+  const retirementTab = await page.context().newPage()
+  retirementTab.setDefaultTimeout(navigationTimeoutMs)
+  await retirementTab.goto(`${services.retirementUrl}/`)
+  expect(new URL(retirementTab.url()).origin, 'GET /logout must not sign out').toBe(services.retirementUrl)
+  await retirementTab.close()
+
+  await Promise.all([page.waitForURL(`${services.bankUrl}/login`), page.click('form[action="/logout"] button')])
+  expect(await page.isVisible('input[name="password"]')).toBe(true)
+  await page.goto(`${services.retirementUrl}/`)
+  expect(new URL(page.url()).origin).toBe(services.bankUrl)
+  expect(new URL(page.url()).pathname).toBe('/login')
 }

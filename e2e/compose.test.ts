@@ -103,13 +103,20 @@ function publishedPorts(name: string): { published: number; target: number }[] {
 }
 
 interface DockerfileStage {
+  /** The image or earlier stage this one starts from. */
   from: string
+  /** Its `AS` name, which a later FROM may start from. */
+  name?: string
   instructions: { keyword: string; argument: string }[]
 }
 
-/** Splits a Dockerfile into stages of instructions, joining continuation lines and dropping comments. */
-function readDockerfile(path: string): DockerfileStage[] {
-  const logicalLines = readFileSync(join(repoRoot, path), 'utf8')
+/**
+ * Splits the one Dockerfile into stages of instructions, as built with `--build-arg SERVICE=<service>`: the argument
+ * is substituted wherever it appears, continuation lines are joined and comments dropped.
+ */
+function readDockerfile(service: string): DockerfileStage[] {
+  const logicalLines = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')
+    .replace(/\$\{SERVICE\}|\$SERVICE\b/g, service)
     .split('\n')
     .filter((line) => !line.trimStart().startsWith('#'))
     .join('\n')
@@ -120,16 +127,46 @@ function readDockerfile(path: string): DockerfileStage[] {
   const stages: DockerfileStage[] = []
   for (const line of logicalLines) {
     const [, keyword = '', argument = ''] = line.match(/^(\S+)\s*(.*)$/) ?? []
-    if (keyword.toUpperCase() === 'FROM') stages.push({ from: argument, instructions: [] })
-    else stages.at(-1)?.instructions.push({ keyword: keyword.toUpperCase(), argument })
+    if (keyword.toUpperCase() === 'FROM') {
+      const [from = '', as, name] = argument.split(/\s+/)
+      stages.push({ from, ...(as?.toUpperCase() === 'AS' && { name }), instructions: [] })
+    } else stages.at(-1)?.instructions.push({ keyword: keyword.toUpperCase(), argument })
   }
   return stages
 }
 
+/**
+ * The image a service runs: the last stage, together with the stages it starts from (`FROM <stage>`), as one stage
+ * whose `from` is the base image and whose instructions run in build order, so ENV, USER and WORKDIR carry over.
+ */
 function runtimeStage(name: string): DockerfileStage {
-  const stage = readDockerfile(`services/${name}/Dockerfile`).at(-1)
-  if (!stage) throw new Error(`services/${name}/Dockerfile has no FROM`)
-  return stage
+  const stages = readDockerfile(name)
+  const last = stages.at(-1)
+  if (!last) throw new Error('the Dockerfile has no FROM')
+  const chain = [last]
+  for (let base = last; ; ) {
+    const earlier = stages.find((stage) => stage.name === base.from)
+    if (!earlier) break
+    chain.unshift(earlier)
+    base = earlier
+  }
+  return { from: chain[0]?.from ?? '', instructions: chain.flatMap((stage) => stage.instructions) }
+}
+
+/** The variables an image's ENV instructions set (`ENV KEY=value KEY2=value2`; values hold no spaces here). */
+function imageEnvironment(stage: DockerfileStage): Record<string, string> {
+  const pairs = stage.instructions
+    .filter(({ keyword }) => keyword === 'ENV')
+    .flatMap(({ argument }) => argument.split(/\s+/))
+    .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as const)
+  return Object.fromEntries(pairs)
+}
+
+/** Where the image's CMD runs, as a folder of this repository: the image's /app holds the same layout. */
+function workingDirectoryOf(stage: DockerfileStage): string {
+  const workdir = lastInstruction(stage, 'WORKDIR') ?? ''
+  if (!workdir.startsWith('/app')) throw new Error(`WORKDIR ${workdir} is outside /app`)
+  return join(repoRoot, workdir.slice('/app'.length))
 }
 
 function lastInstruction(stage: DockerfileStage, keyword: string) {
@@ -309,15 +346,35 @@ describe('the init-secret script', () => {
   })
 })
 
+describe('the Dockerfile', () => {
+  /** The build's first step, run here as the build runs it: a shell with SERVICE set by `--build-arg`. */
+  const checkService = (value: string) => {
+    const check = readDockerfile(value)
+      .flatMap((stage) => stage.instructions)
+      .find(({ keyword, argument }) => keyword === 'RUN' && argument.startsWith('case '))
+    expect(check, 'the Dockerfile no longer checks SERVICE').toBeDefined()
+    return spawnSync('sh', ['-c', check?.argument ?? ''], { encoding: 'utf8' })
+  }
+
+  it('builds only bank or retirement, and says so for anything else', () => {
+    for (const name of serviceNames) expect(checkService(name).status, name).toBe(0)
+    for (const value of ['', 'Bank', 'shared', 'bank retirement']) {
+      const refused = checkService(value)
+      expect(refused.status, value).not.toBe(0)
+      expect(refused.stderr).toContain('SERVICE must be bank or retirement')
+    }
+  })
+})
+
 describe.each(serviceNames)('the %s container', (name) => {
   const stage = runtimeStage(name)
 
-  it('runs node services/<name>/dist/server.js from /app, the compiled server e2e starts', () => {
-    expect(service(name).build).toEqual({ context: '.', dockerfile: `services/${name}/Dockerfile` })
+  it('runs node services/<name>/dist/server.js under /app, the compiled server e2e starts', () => {
+    expect(service(name).build).toEqual({ context: '.', dockerfile: 'Dockerfile', args: { SERVICE: name } })
     expect(service(name).command, 'compose must not override the image command').toBeUndefined()
-    expect(lastInstruction(stage, 'WORKDIR')).toBe('/app')
-    const command = JSON.parse(lastInstruction(stage, 'CMD') ?? 'null')
-    expect(command).toEqual(['node', `services/${name}/dist/server.js`])
+    const [program, script = '', ...rest] = JSON.parse(lastInstruction(stage, 'CMD') ?? '[]') as string[]
+    expect([program, ...rest]).toEqual(['node'])
+    expect(join(workingDirectoryOf(stage), script)).toBe(join(repoRoot, `services/${name}/dist/server.js`))
     // The path is the build output of src/server.ts, as e2e and `npm start` run it.
     const tsconfig = JSON.parse(readFileSync(join(repoRoot, `services/${name}/tsconfig.json`), 'utf8'))
     expect(tsconfig.compilerOptions).toMatchObject({ rootDir: 'src', outDir: 'dist' })
@@ -325,16 +382,15 @@ describe.each(serviceNames)('the %s container', (name) => {
   })
 
   it('builds and runs on the Node.js major the project pins (.nvmrc), as CI tests it', () => {
-    const stages = readDockerfile(`services/${name}/Dockerfile`)
+    const stages = readDockerfile(name)
     for (const { from } of stages) {
-      const image = from.split(/\s+/)[0] ?? ''
-      if (image.startsWith('node:')) expect(image).toBe(`node:${pinnedNodeMajor}-slim`)
+      if (from.startsWith('node:')) expect(from).toBe(`node:${pinnedNodeMajor}-slim`)
     }
     expect(stages.filter(({ from }) => from.startsWith('node:')).length).toBeGreaterThan(0)
   })
 
   it('installs with the repository install-script approvals: the root package.json is in place before npm ci', () => {
-    const stages = readDockerfile(`services/${name}/Dockerfile`)
+    const stages = readDockerfile(name)
     const instructions = stages.flatMap((buildStage) => buildStage.instructions)
     const firstInstall = instructions.findIndex(
       ({ keyword, argument }) => keyword === 'RUN' && /\bnpm ci\b/.test(argument),
@@ -351,7 +407,7 @@ describe.each(serviceNames)('the %s container', (name) => {
   })
 
   it('runs as a non-root user, on the current LTS slim image, with its migrations', () => {
-    expect(stage.from.split(/\s+/)[0]).toBe(`node:${pinnedNodeMajor}-slim`)
+    expect(stage.from).toBe(`node:${pinnedNodeMajor}-slim`)
     const user = lastInstruction(stage, 'USER')
     expect(user, 'the runtime stage sets no USER').toBeDefined()
     expect(user).not.toMatch(/^(root|0)(:|$)/)
@@ -359,6 +415,14 @@ describe.each(serviceNames)('the %s container', (name) => {
     expect(copies.map((copy) => copy.argument)).toContainEqual(
       expect.stringMatching(new RegExp(`services/${name}/migrations\\s+services/${name}/migrations$`)),
     )
+  })
+
+  it('listens on the port compose publishes, and keeps its database in /data, even without compose', () => {
+    const environment = imageEnvironment(stage)
+    expect(environment.PORT).toBe(environmentOf(name).PORT)
+    expect(lastInstruction(stage, 'EXPOSE')?.replace(/\$\{PORT\}/, environment.PORT ?? '')).toBe(environment.PORT)
+    expect(environment.DATABASE_PATH).toBe(`/data/${name}.sqlite`)
+    expect(stage.instructions).toContainEqual({ keyword: 'RUN', argument: 'mkdir /data && chown node:node /data' })
   })
 
   const composeHealthCheck = () => healthCommandArgv(service(name).healthcheck?.test ?? [])
@@ -389,8 +453,8 @@ describe.each(serviceNames)('the %s container', (name) => {
 })
 
 describe('both services started as compose starts them', () => {
-  // Each image's CMD, run from the repository root (the image's /app holds the same layout), with the compose
-  // environment: production rules, the secret only as the file the init script writes. Only what a container
+  // Each image's CMD, run from its WORKDIR's place in the repository (the image's /app holds the same layout), with
+  // the compose environment: production rules, the secret only as the file the init script writes. Only what a container
   // gets from Docker itself differs: free ports instead of 3000/3001, and temp folders standing in for volumes.
   let directory = ''
   const running = new Map<ServiceName, ServiceProcess>()
@@ -405,10 +469,11 @@ describe('both services started as compose starts them', () => {
 
   function launch(name: ServiceName, secretFile: string) {
     const environment = environmentOf(name)
-    const [program = '', ...args] = JSON.parse(lastInstruction(runtimeStage(name), 'CMD') ?? '[]') as string[]
+    const stage = runtimeStage(name)
+    const [program = '', ...args] = JSON.parse(lastInstruction(stage, 'CMD') ?? '[]') as string[]
     mkdirSync(join(directory, name))
     const child = spawn(program === 'node' ? process.execPath : program, args, {
-      cwd: repoRoot,
+      cwd: workingDirectoryOf(stage),
       env: {
         PATH: process.env.PATH,
         ...environment,

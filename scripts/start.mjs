@@ -1,5 +1,8 @@
 // `npm start`: build what is stale, then run bank and retirement side by side for local development.
-// Plain Node with no dependencies, so it works straight after `npm install` and documents itself.
+// `npm run dev` (--watch): the same, then rebuild on every change (tsc --build --watch) and restart a service when
+// its compiled code changes (node --watch).
+// In a terminal, the services' JSON log lines are printed readably by pino-pretty (a dev dependency); piped or
+// redirected, they stay JSON. Otherwise plain Node, so it works straight after `npm install` and documents itself.
 import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -7,6 +10,14 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+
+const usage = 'usage: node scripts/start.mjs [--watch]'
+const [mode, ...extra] = process.argv.slice(2)
+if ((mode !== undefined && mode !== '--watch') || extra.length > 0) {
+  console.error(usage)
+  process.exit(2)
+}
+const watch = mode === '--watch'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 // Services resolve data/ and their migrations relative to the working directory, so always run from the root.
@@ -34,18 +45,40 @@ function fail(message) {
   process.exit(1)
 }
 
-function buildStaleParts() {
-  let tscPath
+/** tsc's script, found through typescript's package.json: TypeScript 7 exports no `typescript/bin/tsc` path. */
+function findTsc() {
+  let manifestPath
   try {
-    // TypeScript 7's package exports no bin/ path, so find the package and take its bin from there.
-    tscPath = join(dirname(createRequire(import.meta.url).resolve('typescript/package.json')), 'bin', 'tsc')
+    manifestPath = createRequire(import.meta.url).resolve('typescript/package.json')
   } catch {
     fail('TypeScript is not installed: run `npm install` first.')
   }
+  const { bin } = JSON.parse(readFileSync(manifestPath, 'utf8'))
+  return join(dirname(manifestPath), typeof bin === 'string' ? bin : bin.tsc)
+}
+
+function buildStaleParts(tscPath) {
   console.log('[start] building (tsc --build, only what changed)…')
   // Calling tsc through the current node avoids depending on npx or PATH.
   const build = spawnSync(process.execPath, [tscPath, '--build'], { stdio: 'inherit' })
-  if (build.status !== 0) fail('the build failed; fix the errors above and run `npm start` again.')
+  if (build.status !== 0)
+    fail(`the build failed; fix the errors above and run \`npm ${watch ? 'run dev' : 'start'}\` again.`)
+}
+
+/**
+ * Turns one pino JSON line into readable lines when we print to a terminal; elsewhere (a pipe, a file, CI) the lines
+ * stay JSON for whatever reads them. Lines that are not JSON (a crash's stack trace) pass through either way.
+ */
+async function createLogFormatter() {
+  if (!process.stdout.isTTY) return (line) => [line]
+  try {
+    const { prettyFactory } = await import('pino-pretty')
+    const pretty = prettyFactory({ translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true })
+    return (line) => pretty(line).replace(/\n$/, '').split('\n')
+  } catch {
+    console.log('[start] pino-pretty is not installed (npm install without --omit=dev adds it); logs stay JSON.')
+    return (line) => [line]
+  }
 }
 
 /**
@@ -77,7 +110,9 @@ const bankPort = readPort('BANK_PORT', 3000)
 const retirementPort = readPort('RETIREMENT_PORT', 3001)
 if (bankPort === retirementPort) fail('BANK_PORT and RETIREMENT_PORT must differ.')
 
-buildStaleParts()
+const tscPath = findTsc()
+buildStaleParts(tscPath)
+const formatLog = await createLogFormatter()
 
 const publicUrls = {
   BANK_PUBLIC_URL: process.env.BANK_PUBLIC_URL || `http://localhost:${bankPort}`,
@@ -91,22 +126,35 @@ const services = [
   { name: 'bank', port: bankPort, url: publicUrls.BANK_PUBLIC_URL },
   { name: 'retirement', port: retirementPort, url: publicUrls.RETIREMENT_PUBLIC_URL },
 ].map(startService)
+const compiler = watch ? startCompiler() : undefined
 
 let shuttingDown = false
 let firstSignalAt = 0
 let exitCode = 0
 
+/** Prints a child's output line by line, each line prefixed with the child's name so the two services interleave. */
+function forwardOutput(child, name, format = (line) => [line]) {
+  const prefix = `[${name}]`
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    for (const formatted of format(line)) process.stdout.write(`${prefix} ${formatted}\n`)
+  })
+  createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`${prefix} ${line}\n`))
+}
+
 function startService(service) {
-  const child = spawn(process.execPath, [join('services', service.name, 'dist', 'server.js')], {
+  const server = join('services', service.name, 'dist', 'server.js')
+  // node --watch restarts the server when a file it imported changes (its own dist/ and shared/dist/), stopping the
+  // old one with SIGTERM, which the services answer with their graceful shutdown. It keeps the screen uncleared, as
+  // two services share it.
+  const args = watch ? ['--watch', '--watch-preserve-output', server] : [server]
+  const child = spawn(process.execPath, args, {
     env: { ...sharedEnv, PORT: String(service.port) },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Own process group: Ctrl-C reaches only us, and we forward it once. The services treat a second signal
     // as "exit now", which would skip their graceful shutdown.
     detached: true,
   })
-  const prefix = `[${service.name}]`
-  createInterface({ input: child.stdout }).on('line', (line) => process.stdout.write(`${prefix} ${line}\n`))
-  createInterface({ input: child.stderr }).on('line', (line) => process.stderr.write(`${prefix} ${line}\n`))
+  forwardOutput(child, service.name, formatLog)
   const running = { ...service, child, exited: false }
   child.on('error', (error) => {
     console.error(`[start] could not start ${service.name}: ${error.message}`)
@@ -131,8 +179,30 @@ function onServiceExit(service, code, signal) {
   if (services.every((s) => s.exited)) process.exit(exitCode)
 }
 
+/** `npm run dev`: tsc rebuilds what each change touches; node --watch then restarts the service that uses it. */
+function startCompiler() {
+  // --preserveWatchOutput: tsc would otherwise clear the terminal the services print to.
+  const child = spawn(process.execPath, [tscPath, '--build', '--watch', '--preserveWatchOutput'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  // tsc separates its reports with blank lines; prefixed, they are only noise.
+  forwardOutput(child, 'tsc', (line) => (line.trim() === '' ? [] : [line]))
+  const running = { child, exited: false }
+  child.on('error', (error) => console.error(`[start] could not start tsc --watch: ${error.message}`))
+  child.on('close', (code, signal) => {
+    running.exited = true
+    if (shuttingDown) return
+    console.error(`[start] tsc --watch stopped unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}).`)
+    exitCode = 1
+    stopAll('SIGTERM')
+  })
+  return running
+}
+
 function stopAll(signal) {
   shuttingDown = true
+  if (compiler && !compiler.exited) compiler.child.kill(signal)
   for (const service of services) {
     if (!service.exited) service.child.kill(signal)
   }
@@ -155,6 +225,7 @@ process.on('SIGTERM', onSignal)
 // Detached children would outlive us if this script crashed; take them down with it.
 process.on('exit', () => {
   for (const service of services) if (!service.exited) service.child.kill('SIGTERM')
+  if (compiler && !compiler.exited) compiler.child.kill('SIGTERM')
 })
 
 async function isHealthy(port) {
@@ -191,6 +262,7 @@ async function announceWhenHealthy() {
       `          retirement  ${retirement.url}`,
       `        Open ${bank.url}, register an account, then follow the link to the retirement app:`,
       '        you arrive there already signed in. Press Ctrl-C to stop both.',
+      ...(watch ? ['        Watching: a saved change is rebuilt and the services using it restart.'] : []),
       '',
     ].join('\n'),
   )

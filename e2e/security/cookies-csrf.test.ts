@@ -3,7 +3,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, readCsrfToken, readJson } from '../support/http-client.js'
 import { Services } from '../support/start-services.js'
-import { expectNothingLeaked, PASSWORD, registerAndLogIn, type TestUser, uniqueUsername } from './support.js'
+import {
+  expectNothingLeaked,
+  PASSWORD,
+  REFRESH_TOKEN_FORMAT,
+  registerAndLogIn,
+  type TestUser,
+  uniqueUsername,
+} from './support.js'
 
 let services: Services
 beforeAll(async () => {
@@ -353,10 +360,12 @@ describe('cookie attributes with COOKIE_SECURE=true and COOKIE_DOMAIN', () => {
     const login = await client.sendJson('POST', `${services.bankUrl}/api/login`, { username, password: PASSWORD })
     expect(login.status).toBe(200)
     const access = setCookieAttributes(login, 'access_token') ?? []
-    const refresh = setCookieAttributes(login, 'refresh_token') ?? []
+    const refresh = setCookieAttributes(login, '__Host-refresh_token') ?? []
     expect(access).toEqual(expect.arrayContaining(['secure', 'httponly', 'samesite=lax', 'path=/', 'domain=localhost']))
-    expect(refresh).toEqual(expect.arrayContaining(['secure', 'httponly', 'samesite=lax']))
+    expect(refresh).toEqual(expect.arrayContaining(['secure', 'httponly', 'samesite=lax', 'path=/']))
     expect(refresh.some((attribute) => attribute.startsWith('domain='))).toBe(false)
+    // Under the __Host- name only: a browser refuses a __Host- cookie that any sibling host could have set.
+    expect(setCookieAttributes(login, 'refresh_token')).toBeUndefined()
     expect(login.headers.get('strict-transport-security')).toMatch(/max-age=\d+/)
   })
 
@@ -365,12 +374,27 @@ describe('cookie attributes with COOKIE_SECURE=true and COOKIE_DOMAIN', () => {
     const response = await user.client.request(`${services.bankUrl}/api/logout`, { method: 'POST' })
     expect(response.status).toBe(204)
     const access = setCookieAttributes(response, 'access_token') ?? []
-    const refresh = setCookieAttributes(response, 'refresh_token') ?? []
+    const refresh = setCookieAttributes(response, '__Host-refresh_token') ?? []
     expect(access).toEqual(expect.arrayContaining(['secure', 'path=/', 'domain=localhost']))
     expect(refresh).toEqual(expect.arrayContaining(['secure', 'path=/']))
     for (const attributes of [access, refresh]) {
       expect(attributes.some((attribute) => attribute === 'max-age=0' || attribute.startsWith('expires='))).toBe(true)
     }
+  })
+
+  it('reads the refresh token only from __Host-refresh_token: the same token planted as refresh_token is ignored', async () => {
+    const user = await registerAndLogIn(services)
+    const token = user.client.jar.get('__Host-refresh_token') ?? ''
+    expect(token).toMatch(REFRESH_TOKEN_FORMAT)
+    const planted = new HttpClient()
+    planted.jar.set('refresh_token', token)
+    expect((await planted.request(`${services.bankUrl}/api/refresh`, { method: 'POST' })).status).toBe(401)
+    const own = new HttpClient()
+    own.jar.set('__Host-refresh_token', token)
+    const refreshed = await own.request(`${services.bankUrl}/api/refresh`, { method: 'POST' })
+    expect(refreshed.status).toBe(200)
+    expect(own.jar.get('__Host-refresh_token')).toMatch(REFRESH_TOKEN_FORMAT)
+    expect(own.jar.get('__Host-refresh_token')).not.toBe(token)
   })
 
   it('marks the CSRF cookie Secure too', async () => {

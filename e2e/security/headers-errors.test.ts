@@ -169,6 +169,25 @@ describe('error bodies', () => {
     await expectCleanError(response, 400)
   })
 
+  const invented = '<img src=x onerror=alert(1)>'
+  it.each([
+    ['bank sign-up', () => `${bank()}/api/register`, () => ({ username: 'nobody_x', password: 'long enough pw' })],
+    ['bank login', () => `${bank()}/api/login`, () => ({ username: 'nobody_x', password: 'long enough pw' })],
+    ['retirement contribution', () => `${retirement()}/api/plan/contributions`, () => ({ amountCents: 100 })],
+  ])('a 400 for an unknown property (%s) never echoes the name the client chose', async (_name, url, body) => {
+    const response = await new HttpClient().sendJson(
+      'POST',
+      url(),
+      { ...body(), [invented]: 1, nested: { [invented]: 1 } },
+      bearer(user.accessToken),
+    )
+    const text = await response.clone().text()
+    await expectCleanError(response, 400)
+    expect(text).not.toContain('img')
+    expect(text).not.toContain('onerror')
+    expect(JSON.parse(text).error).toMatch(/must not have additional properties/)
+  })
+
   it.each([
     ['zero', 0],
     ['negative', -5],

@@ -2,6 +2,7 @@
 // tried where the bank follows it — a signed-in GET /login, a POST /login, and the hidden field of the login and
 // sign-up forms — and no Location or form field may ever point outside the two public origins.
 import { request as httpRequest } from 'node:http'
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HttpClient, readCsrfToken } from '../support/http-client.js'
 import { Services } from '../support/start-services.js'
@@ -135,6 +136,38 @@ describe('retirement’s own redirect to the bank', () => {
     const returnTo = new URL(location ?? '').searchParams.get('return_to') ?? ''
     expect(new URL(returnTo).origin).toBe(new URL(services.retirementUrl).origin)
   })
+
+  /** A raw request line, so the target can be in absolute form (`GET http://evil.example/ HTTP/1.1`, as to a proxy). */
+  function rawGet(port: number, target: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let received = ''
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(`GET ${target} HTTP/1.1\r\nHost: localhost:${port}\r\nConnection: close\r\n\r\n`)
+      })
+      socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')))
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1')
+      })
+      socket.on('end', () => resolve(received))
+      socket.on('error', reject)
+    })
+  }
+
+  it.each([
+    ['http://evil.example/', '/'],
+    ['http://evil.example/?tab=history', '/?tab=history'],
+    ['https://evil.example:8443/', '/'],
+  ])(
+    'builds the return address from its public URL and the path for the absolute-form target %s',
+    async (target, path) => {
+      const response = await rawGet(Number(new URL(services.retirementUrl).port), target)
+      expect(response).toMatch(/^HTTP\/1\.1 303 /)
+      const location = /\r\nlocation: ([^\r]*)\r\n/i.exec(response)?.[1] ?? ''
+      expect(location.startsWith(`${services.bankUrl}/login?return_to=`)).toBe(true)
+      expect(new URL(location).searchParams.get('return_to')).toBe(`${services.retirementUrl}${path}`)
+      expect(location).not.toMatch(/evil/)
+    },
+  )
 
   it('keeps a path-only return address on retirement even for //evil.example as the path', async () => {
     const { status, location } = await getWithHost(`${services.retirementUrl}//evil.example`, 'localhost')

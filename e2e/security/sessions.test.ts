@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, readCsrfToken, readJson } from '../support/http-client.js'
 import { Services } from '../support/start-services.js'
 import { decodeToken } from '../support/tokens.js'
-import { PASSWORD, registerAndLogIn } from './support.js'
+import { PASSWORD, REFRESH_TOKEN_FORMAT, registerAndLogIn } from './support.js'
 
 let services: Services
 beforeAll(async () => {
@@ -15,7 +15,6 @@ afterAll(async () => {
 })
 
 // `<sid>.<generation>.<256 random bits>.<MAC>`: opaque to clients; the bank recognises a session's older tokens.
-const REFRESH_TOKEN_FORMAT = /^[0-9a-f-]{36}\.\d+\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/
 
 /** Presents a refresh token as a fresh browser would, holding nothing else. */
 function refreshWith(refreshToken: string) {
@@ -187,5 +186,63 @@ describe('session fixation', () => {
     })
     expect(again.status).toBe(200)
     await expectRefreshRefused(await refreshWith(user.refreshToken))
+  })
+})
+
+describe('signing out from retirement (its "Sign out" link to the bank)', () => {
+  /** A browser logged in through the bank's form, holding cookies for both apps, on the retirement plan page. */
+  async function browserOnPlanPage() {
+    const user = await registerAndLogIn(services)
+    const browser = new HttpClient()
+    const csrf = readCsrfToken(await (await browser.get(`${services.bankUrl}/login`)).text())
+    const login = await browser.postForm(`${services.bankUrl}/login`, {
+      _csrf: csrf,
+      username: user.username,
+      password: PASSWORD,
+    })
+    expect(login.status).toBe(303)
+    const plan = await browser.get(`${services.retirementUrl}/`)
+    expect(plan.status).toBe(200)
+    const href = /<a id="sign-out" href="([^"]+)">Sign out<\/a>/.exec(await plan.text())?.[1]?.replace(/&amp;/g, '&')
+    expect(href).toBeDefined()
+    return { browser, signOutUrl: new URL(href ?? '') }
+  }
+
+  it('the link is a GET that only shows a confirm form: nobody is signed out by following it', async () => {
+    const { browser, signOutUrl } = await browserOnPlanPage()
+    expect(signOutUrl.origin).toBe(new URL(services.bankUrl).origin)
+    expect(signOutUrl.pathname).toBe('/logout')
+    const confirm = await browser.get(signOutUrl.href)
+    expect(confirm.status).toBe(200)
+    const page = await confirm.text()
+    expect(page).toContain('<form method="post" action="/logout">')
+    expect(page).toContain(`href="${services.retirementUrl}/"`)
+    expect(confirm.headers.getSetCookie().some((cookie) => /^(access_token|refresh_token)=/.test(cookie))).toBe(false)
+    expect((await browser.get(`${services.retirementUrl}/`)).status).toBe(200)
+    expect((await browser.get(`${services.bankUrl}/api/me`)).status).toBe(200)
+  })
+
+  it('the confirm form without its CSRF token is refused (403) and the session lives on', async () => {
+    const { browser, signOutUrl } = await browserOnPlanPage()
+    await browser.get(signOutUrl.href)
+    expect((await browser.postForm(`${services.bankUrl}/logout`, {})).status).toBe(403)
+    expect((await browser.get(`${services.retirementUrl}/`)).status).toBe(200)
+  })
+
+  it('the confirm form posted with its CSRF token signs out of both apps and ends at the bank login', async () => {
+    const { browser, signOutUrl } = await browserOnPlanPage()
+    const refreshToken = browser.jar.get('refresh_token') ?? ''
+    const confirm = await browser.get(signOutUrl.href)
+    const response = await browser.postForm(`${services.bankUrl}/logout`, {
+      _csrf: readCsrfToken(await confirm.text()),
+    })
+    expect(response.status).toBe(303)
+    expect(response.headers.get('location')).toBe('/login')
+    expect(browser.jar.get('access_token')).toBeUndefined()
+    expect(browser.jar.get('refresh_token')).toBeUndefined()
+    await expectRefreshRefused(await refreshWith(refreshToken))
+    const plan = await browser.get(`${services.retirementUrl}/`)
+    expect(plan.status).toBe(303)
+    expect(plan.headers.get('location')?.startsWith(`${services.bankUrl}/login?`)).toBe(true)
   })
 })

@@ -45,8 +45,9 @@ export async function registerAndLogIn(
   )
   expect(login.status, services.describe()).toBe(200)
   const accessToken = (await readJson(login)).data as string
-  const refreshToken = client.jar.get('refresh_token')
-  if (!refreshToken) throw new Error('login set no refresh_token cookie')
+  // `__Host-refresh_token` when the services run with COOKIE_SECURE=true.
+  const refreshToken = client.jar.get('refresh_token') ?? client.jar.get('__Host-refresh_token')
+  if (!refreshToken) throw new Error('login set no refresh cookie')
   return { client, username, id: user.id, accessToken, refreshToken, ...decodeToken(accessToken) }
 }
 
@@ -128,3 +129,43 @@ export function meWithCookie(baseUrl: string, token: string) {
     signal: AbortSignal.timeout(10_000),
   })
 }
+
+const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/**
+ * Every other spelling of a token's bytes: a segment whose length is 2 or 3 more than a multiple of 4 ends in a
+ * character with 4 or 2 bits that encode nothing (RFC 4648 §3.5: zero). One token per respelling, in any segment.
+ */
+export function respellings(token: string): string[] {
+  const segments = token.split('.')
+  return segments.flatMap((segment, index) => {
+    const spareBits = segment.length % 4 === 2 ? 4 : segment.length % 4 === 3 ? 2 : 0
+    const last = BASE64URL_ALPHABET.indexOf(segment.at(-1) ?? '')
+    return Array.from({ length: 2 ** spareBits - 1 }, (_, step) => {
+      const respelled = [...segments]
+      respelled[index] = segment.slice(0, -1) + BASE64URL_ALPHABET[last + step + 1]
+      return respelled.join('.')
+    })
+  })
+}
+
+/** Pads a header and claims (a `pad` member in each) until every segment of the token `sign` makes has spare bits. */
+export function withSpareBitsInEverySegment(
+  sign: (header: Record<string, unknown>, claims: Record<string, unknown>) => string,
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+): string {
+  for (let headerPad = 0; headerPad < 3; headerPad++) {
+    for (let claimsPad = 0; claimsPad < 3; claimsPad++) {
+      const token = sign(
+        headerPad > 0 ? { ...header, pad: 'x'.repeat(headerPad) } : header,
+        claimsPad > 0 ? { ...claims, pad: 'x'.repeat(claimsPad) } : claims,
+      )
+      if (token.split('.').every((segment) => segment.length % 4 !== 0)) return token
+    }
+  }
+  throw new Error('no padding gives every segment spare bits')
+}
+
+/** A refresh token as the bank issues it: `<sid>.<generation>.<256-bit secret>.<128-bit MAC>`, base64url parts. */
+export const REFRESH_TOKEN_FORMAT = /^[0-9a-f-]{36}\.\d+\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/

@@ -4,7 +4,8 @@
 import { createServer } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readJson } from '../support/http-client.js'
-import { Services } from '../support/start-services.js'
+import { E2E_SECRET, Services } from '../support/start-services.js'
+import { signHs256 } from '../support/tokens.js'
 import {
   encodeSegment,
   expectTokenRefused,
@@ -14,8 +15,10 @@ import {
   meWithCookie,
   nowSeconds,
   registerAndLogIn,
+  respellings,
   signRaw,
   type TestUser,
+  withSpareBitsInEverySegment,
 } from './support.js'
 
 let services: Services
@@ -257,6 +260,20 @@ describe.each(['bank', 'retirement'] as const)('%s /api/me', (service) => {
     })
   })
 
+  it('refuses every other base64url spelling of a valid token (unused bits of any segment), before and after use', async () => {
+    const token = withSpareBitsInEverySegment(
+      (header, claims) => signHs256(header, claims, E2E_SECRET),
+      user.header,
+      user.claims,
+    )
+    const others = respellings(token)
+    // 3 for the signature (2 spare bits), 3 or 15 for each of the header and the payload.
+    expect(others.length).toBeGreaterThanOrEqual(9)
+    for (const other of others) await expectTokenRefused(await meWithBearer(baseUrl(), other), other, user)
+    expect((await meWithBearer(baseUrl(), token)).status).toBe(200)
+    for (const other of others) await expectTokenRefused(await meWithCookie(baseUrl(), other), other, user)
+  })
+
   it('accepts times 25 s off (within the tolerance): iat and nbf ahead, exp just past', async () => {
     const token = forge(user, { claims: { iat: nowSeconds() + 25, nbf: nowSeconds() + 25, exp: nowSeconds() - 20 } })
     const response = await meWithBearer(baseUrl(), token)
@@ -343,5 +360,36 @@ describe.each(['bank', 'retirement'] as const)('%s /api/me', (service) => {
     const after = await fetch(`${baseUrl()}/api/me`, { signal: AbortSignal.timeout(10_000) })
     expect(after.status).toBe(401)
     expect(await after.text()).not.toContain('polluted')
+  })
+})
+
+describe('retirement /backchannel/logout', () => {
+  it('refuses every other base64url spelling of a valid logout token, so one notice is never taken for several', async () => {
+    const now = nowSeconds()
+    // A session nobody uses: accepting the notice revokes nothing any other test relies on.
+    const token = withSpareBitsInEverySegment(
+      (header, claims) => signHs256(header, claims, E2E_SECRET),
+      { alg: 'HS256', typ: 'logout+jwt', kid: user.header.kid },
+      {
+        iss: 'bank',
+        aud: ['retirement'],
+        iat: now,
+        exp: now + 120,
+        jti: `respelled-${now}-${Math.random().toString(36).slice(2)}`,
+        events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+        sid: `unused-session-${now}`,
+      },
+    )
+    const post = (logoutToken: string) =>
+      fetch(`${services.retirementUrl}/backchannel/logout`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: logoutToken }).toString(),
+        signal: AbortSignal.timeout(10_000),
+      })
+    const others = respellings(token)
+    expect(others.length).toBeGreaterThanOrEqual(9)
+    for (const other of others) expect((await post(other)).status).toBe(400)
+    expect((await post(token)).status).toBe(200)
   })
 })

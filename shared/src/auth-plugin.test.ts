@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { MAX_TOKEN_BYTES, ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
-import { forgeToken, validClaims } from './testing/forge-token.js'
+import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/forge-token.js'
 
 const SECRET = 'auth-plugin-test-secret-0123456789-abcdefghijklmnop'
 const PREVIOUS_SECRET = 'auth-plugin-previous-secret-9876543210-zyxwvutsrq'
@@ -161,6 +161,21 @@ describe('verifying', () => {
     expect((await withBearer(forgeToken(tokenHeader, claims, SECRET))).statusCode).toBe(200)
   })
 
+  it('refuses every other base64url spelling of a valid token, in each segment, before and after it is cached', async () => {
+    const token = forgeTokenWithSpareBits(header(), validClaims(), SECRET)
+    const others = respellings(token)
+    // Signature: 43 characters, 2 spare bits; header and payload padded to have some too.
+    expect(
+      new Set(others.map((other) => other.split('.').findIndex((part, i) => part !== token.split('.')[i]))),
+    ).toEqual(new Set([0, 1, 2]))
+    for (const other of others) expect((await withBearer(other)).statusCode).toBe(401)
+    expect((await withBearer(token)).statusCode).toBe(200)
+    for (const other of others) {
+      expect((await withBearer(other)).statusCode).toBe(401)
+      expect((await app.inject({ url: '/me', cookies: { access_token: other } })).statusCode).toBe(401)
+    }
+  })
+
   it('refuses a token typed as something other than a JWT access token', async () => {
     for (const typ of ['at+jwt', 'JWE', 42]) {
       expect((await withBearer(forgeToken(header({ typ }), validClaims(), SECRET))).statusCode).toBe(401)
@@ -213,5 +228,67 @@ describe('verifying', () => {
     const token = forgeToken(header(), validClaims(), OTHER_SECRET)
     const response = await withBearer(token)
     expect(response.body).not.toContain(token.split('.')[1])
+  })
+})
+
+describe('the refresh cookie', () => {
+  async function bankWithCookies(cookies: { secure: boolean; domain?: string }) {
+    const bank = Fastify()
+    await bank.register(ssoAuth, {
+      keyring: createKeyring(SECRET),
+      audience: 'bank',
+      cookies,
+      issuing: { accessTokenTtlSeconds: 900 },
+    })
+    bank.post('/set', async (_request, reply) => reply.setRefreshTokenCookie('the-refresh-token', 3600).send({}))
+    bank.get('/read', async (request) => ({ refreshToken: request.readRefreshTokenCookie() ?? null }))
+    bank.post('/clear', async (_request, reply) => reply.clearLoginCookies().send({}))
+    return bank
+  }
+
+  it('is refresh_token, host-only, when cookies are not Secure', async () => {
+    const bank = await bankWithCookies({ secure: false, domain: 'example.com' })
+    const set = await bank.inject({ method: 'POST', url: '/set' })
+    expect(set.cookies).toEqual([
+      expect.objectContaining({ name: 'refresh_token', value: 'the-refresh-token', httpOnly: true, path: '/' }),
+    ])
+    expect(set.cookies[0]?.domain).toBeUndefined()
+    const read = await bank.inject({ url: '/read', cookies: { refresh_token: 'sent' } })
+    expect(read.json()).toEqual({ refreshToken: 'sent' })
+    await bank.close()
+  })
+
+  it('is __Host-refresh_token (Secure, Path=/, never a Domain) when cookies are Secure, set and cleared', async () => {
+    const bank = await bankWithCookies({ secure: true, domain: 'example.com' })
+    const set = await bank.inject({ method: 'POST', url: '/set' })
+    expect(set.cookies).toEqual([
+      expect.objectContaining({
+        name: '__Host-refresh_token',
+        value: 'the-refresh-token',
+        secure: true,
+        httpOnly: true,
+        sameSite: 'Lax',
+        path: '/',
+        maxAge: 3600,
+      }),
+    ])
+    expect(set.cookies[0]?.domain).toBeUndefined()
+    const cleared = await bank.inject({ method: 'POST', url: '/clear' })
+    const clearedRefresh = cleared.cookies.find((cookie) => cookie.name === '__Host-refresh_token')
+    expect(clearedRefresh).toMatchObject({ value: '', secure: true, path: '/' })
+    expect(clearedRefresh?.domain).toBeUndefined()
+    await bank.close()
+  })
+
+  it('reads only __Host-refresh_token when cookies are Secure: a refresh_token planted from a sibling host is ignored', async () => {
+    const bank = await bankWithCookies({ secure: true })
+    const planted = await bank.inject({ url: '/read', cookies: { refresh_token: 'planted' } })
+    expect(planted.json()).toEqual({ refreshToken: null })
+    const both = await bank.inject({
+      url: '/read',
+      cookies: { refresh_token: 'planted', '__Host-refresh_token': 'own' },
+    })
+    expect(both.json()).toEqual({ refreshToken: 'own' })
+    await bank.close()
   })
 })

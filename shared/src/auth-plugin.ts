@@ -7,11 +7,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
+import { isCanonicalCompactJws } from './canonical-jws.js'
 import {
   ACCESS_TOKEN_COOKIE,
   accessTokenCookieOptions,
   type CookiePolicy,
-  REFRESH_TOKEN_COOKIE,
+  refreshTokenCookieName,
   refreshTokenCookieOptions,
 } from './cookies.js'
 import { InvalidTokenError, MissingTokenError, OversizedTokenError } from './errors.js'
@@ -86,10 +87,17 @@ declare module 'fastify' {
     /** The signed-in user, or null when there is no valid access token (pages decide where to send them). */
     findSignedInUser: (request: FastifyRequest) => Promise<SignedInUser | null>
   }
+  interface FastifyRequest {
+    /**
+     * The refresh token the browser sent, under the cookie name the policy uses (`__Host-refresh_token` when
+     * Secure); a cookie of the other name is never read. Bank only.
+     */
+    readRefreshTokenCookie: () => string | undefined
+  }
   interface FastifyReply {
     /** Signs an access token for this login session and sets the `access_token` cookie; bank only. */
     issueAccessToken: (user: { id: string; username: string }, sessionId: string) => Promise<string>
-    /** Sets the `refresh_token` cookie, host-only; bank only. */
+    /** Sets the refresh cookie (`__Host-refresh_token` when Secure), host-only; bank only. */
     setRefreshTokenCookie: (refreshToken: string, maxAgeSeconds: number) => FastifyReply
     /** Removes both login cookies with the same attributes they were set with, or the browser keeps them. */
     clearLoginCookies: () => FastifyReply
@@ -159,11 +167,14 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
     },
   })
   const verifiedTokens = createVerifiedTokenCache(VERIFIED_TOKENS_CACHED)
+  const refreshCookieName = refreshTokenCookieName(cookies)
 
   async function verifyAccessToken(request: FastifyRequest): Promise<SignedInUser> {
     const token = extractAccessToken(request)
     if (!token) throw new MissingTokenError()
     if (token.length > MAX_TOKEN_BYTES) throw new OversizedTokenError()
+    // Before the cache, which keys by the string: one token must never count as several.
+    if (!isCanonicalCompactJws(token)) throw new InvalidTokenError()
     const user = verifiedTokens.find(token) ?? verifiedTokens.remember(token, verifyToken(token))
     // Revocation can happen at any moment, so it is checked on every request, cached token or not.
     if (await isRevoked?.(user)) throw new InvalidTokenError()
@@ -210,14 +221,17 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
       return token
     })
     app.decorateReply('setRefreshTokenCookie', function (this: FastifyReply, refreshToken: string, maxAgeSeconds) {
-      return this.setCookie(REFRESH_TOKEN_COOKIE, refreshToken, refreshTokenCookieOptions(cookies, maxAgeSeconds))
+      return this.setCookie(refreshCookieName, refreshToken, refreshTokenCookieOptions(cookies, maxAgeSeconds))
+    })
+    app.decorateRequest('readRefreshTokenCookie', function (this: FastifyRequest) {
+      return this.cookies[refreshCookieName] || undefined
     })
   }
   app.decorateReply('clearLoginCookies', function (this: FastifyReply) {
     const { maxAge: _a, ...access } = accessTokenCookieOptions(cookies, 0)
     const { maxAge: _r, ...refresh } = refreshTokenCookieOptions(cookies, 0)
     this.clearCookie(ACCESS_TOKEN_COOKIE, access)
-    if (issuing) this.clearCookie(REFRESH_TOKEN_COOKIE, refresh)
+    if (issuing) this.clearCookie(refreshCookieName, refresh)
     return this
   })
 }

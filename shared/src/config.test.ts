@@ -3,12 +3,24 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Type } from 'typebox'
 import { describe, expect, it } from 'vitest'
-import { CommonConfig, ConfigError, loadConfig, readOrCreateDevelopmentSecret } from './config.js'
+import {
+  CommonConfig,
+  ConfigError,
+  describeConfigRisks,
+  loadConfig,
+  Port,
+  readOrCreateDevelopmentSecret,
+} from './config.js'
 
 const GOOD_SECRET = 'Qm9vdHN0cmFwLXRoZS1zZWNyZXQtd2l0aC1vcGVuc3NsLXJhbmQ'
-const TestConfig = Type.Object({ ...CommonConfig.properties, ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1 }) })
-const defaults = { PORT: 3000, DATABASE_PATH: 'data/test.sqlite', ACCESS_TOKEN_TTL: 900 }
-const load = (env: NodeJS.ProcessEnv) => loadConfig(TestConfig, env, defaults)
+// A service's schema as the services write theirs: the common settings, its own defaults, one setting of its own.
+const TestConfig = Type.Object({
+  ...CommonConfig.properties,
+  PORT: Port(3000),
+  DATABASE_PATH: Type.String({ minLength: 1, default: 'data/test.sqlite' }),
+  WIDGET_TTL: Type.Integer({ minimum: 1, default: 900 }),
+})
+const load = (env: NodeJS.ProcessEnv) => loadConfig(TestConfig, env)
 const production = (env: NodeJS.ProcessEnv = {}) => load({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ...env })
 
 function failureOf(run: () => unknown): ConfigError {
@@ -33,7 +45,7 @@ describe('loadConfig', () => {
       TRUST_PROXY: [],
       JWT_PREVIOUS_SECRETS: [],
       LOG_LEVEL: 'info',
-      ACCESS_TOKEN_TTL: 900,
+      WIDGET_TTL: 900,
     })
     expect(config.COOKIE_DOMAIN).toBeUndefined()
   })
@@ -46,13 +58,13 @@ describe('loadConfig', () => {
   it('parses numbers, booleans and lists', () => {
     const config = production({
       PORT: '8080',
-      ACCESS_TOKEN_TTL: '60',
+      WIDGET_TTL: '60',
       TRUST_PROXY: '10.0.0.1, 192.168.0.0/16, ::1, fd00::/8, loopback',
       JWT_PREVIOUS_SECRETS: `${GOOD_SECRET}x,${GOOD_SECRET}y`,
     })
     expect(config).toMatchObject({
       PORT: 8080,
-      ACCESS_TOKEN_TTL: 60,
+      WIDGET_TTL: 60,
       TRUST_PROXY: ['10.0.0.1', '192.168.0.0/16', '::1', 'fd00::/8', 'loopback'],
     })
     expect(config.JWT_PREVIOUS_SECRETS).toHaveLength(2)
@@ -70,9 +82,9 @@ describe('loadConfig', () => {
     [{ PORT: 'http' }, 'PORT', 'positive integer'],
     [{ PORT: '0' }, 'PORT', 'positive integer'],
     [{ PORT: '70000' }, 'PORT', '1 to 65535'],
-    [{ ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL', 'positive integer'],
-    [{ ACCESS_TOKEN_TTL: '1.5' }, 'ACCESS_TOKEN_TTL', 'positive integer'],
-    [{ ACCESS_TOKEN_TTL: '15m' }, 'ACCESS_TOKEN_TTL', 'positive integer'],
+    [{ WIDGET_TTL: '-5' }, 'WIDGET_TTL', 'positive integer'],
+    [{ WIDGET_TTL: '1.5' }, 'WIDGET_TTL', 'positive integer'],
+    [{ WIDGET_TTL: '15m' }, 'WIDGET_TTL', 'positive integer'],
     [{ BANK_PUBLIC_URL: 'localhost:3000' }, 'BANK_PUBLIC_URL', 'URL'],
     [{ RETIREMENT_PUBLIC_URL: 'not a url' }, 'RETIREMENT_PUBLIC_URL', 'URL'],
     [{ RETIREMENT_PUBLIC_URL: 'javascript:alert(1)' }, 'RETIREMENT_PUBLIC_URL', 'URL'],
@@ -113,6 +125,16 @@ describe('loadConfig', () => {
       expect(error.variable).toBe('JWT_SECRET_FILE')
       expect(error.message).not.toContain(secret)
     }
+  })
+})
+
+describe('describeConfigRisks', () => {
+  it('warns about non-Secure cookies in production only', () => {
+    expect(describeConfigRisks(production({ COOKIE_SECURE: 'false' }))).toEqual([
+      expect.stringMatching(/^COOKIE_SECURE=false in production: /),
+    ])
+    expect(describeConfigRisks(production())).toEqual([])
+    expect(describeConfigRisks(load({ JWT_SECRET: GOOD_SECRET, COOKIE_SECURE: 'false' }))).toEqual([])
   })
 })
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { dirname } from 'node:path'
-import { type Static, type TObject, type TProperties, Type } from 'typebox'
+import { type Static, type TObject, Type } from 'typebox'
 import { Value } from 'typebox/value'
 
 /** A config value the operator must fix; the message names the variable and never echoes a secret. */
@@ -16,42 +16,55 @@ export class ConfigError extends Error {
   }
 }
 
-const Url = Type.String({ minLength: 1 })
+/**
+ * A TCP port to listen on, defaulting to the service's own. `errorMessage` (here and below) is what the operator reads
+ * after the variable's name when the value fails its schema; without one the loader says "has an invalid value".
+ */
+export const Port = (defaultPort: number) =>
+  Type.Integer({
+    minimum: 1,
+    maximum: 65535,
+    default: defaultPort,
+    errorMessage: 'must be a port number from 1 to 65535',
+  })
 
-/** The settings both services read, named exactly as their environment variables. */
+/**
+ * The settings both services read, named exactly as their environment variables. Each service spreads these into its
+ * own schema and gives PORT and DATABASE_PATH its defaults; COOKIE_SECURE's default depends on NODE_ENV, so the loader
+ * sets it.
+ */
 export const CommonConfig = Type.Object({
-  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')]),
-  HOST: Type.String({ minLength: 1 }),
-  PORT: Type.Integer({ minimum: 1, maximum: 65535 }),
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], {
+    default: 'development',
+    errorMessage: 'must be development, production or test',
+  }),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 1, maximum: 65535, errorMessage: 'must be a port number from 1 to 65535' }),
   JWT_SECRET: Type.String(),
-  JWT_PREVIOUS_SECRETS: Type.Array(Type.String()),
+  JWT_PREVIOUS_SECRETS: Type.Array(Type.String(), { default: [] }),
   DATABASE_PATH: Type.String({ minLength: 1 }),
   /** `postgres://…`: keep everything in PostgreSQL instead of the SQLite file. */
   DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
-  BANK_PUBLIC_URL: Url,
-  RETIREMENT_PUBLIC_URL: Url,
+  BANK_PUBLIC_URL: Type.String({ minLength: 1, default: 'http://localhost:3000' }),
+  RETIREMENT_PUBLIC_URL: Type.String({ minLength: 1, default: 'http://localhost:3001' }),
   COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1 })),
   COOKIE_SECURE: Type.Boolean(),
-  TRUST_PROXY: Type.Array(Type.String({ minLength: 1 })),
+  TRUST_PROXY: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   // Spelled out: a union built with .map() is typed as an array, not a tuple, and its Static type becomes never.
-  LOG_LEVEL: Type.Union([
-    Type.Literal('fatal'),
-    Type.Literal('error'),
-    Type.Literal('warn'),
-    Type.Literal('info'),
-    Type.Literal('debug'),
-    Type.Literal('trace'),
-    Type.Literal('silent'),
-  ]),
+  LOG_LEVEL: Type.Union(
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
+    { default: 'info', errorMessage: 'must be one of fatal, error, warn, info, debug, trace, silent' },
+  ),
 })
 export type CommonConfig = Static<typeof CommonConfig>
-
-/** Values every service shares unless the environment says otherwise; ports differ per service. */
-export interface ServiceDefaults {
-  PORT: number
-  DATABASE_PATH: string
-  [variable: string]: string | number | boolean | string[]
-}
 
 /** Where development keeps its generated secret and SQLite files; git-ignored. */
 export const DEVELOPMENT_DATA_DIR = 'data'
@@ -80,37 +93,32 @@ const PLACEHOLDER_SECRETS = new Set([
   'jwt',
   'token',
 ])
-const LIST_VARIABLES = new Set(['JWT_PREVIOUS_SECRETS', 'TRUST_PROXY', 'BACKCHANNEL_LOGOUT_URLS'])
-const URL_VARIABLES = ['BANK_PUBLIC_URL', 'RETIREMENT_PUBLIC_URL']
+const URL_VARIABLES = ['BANK_PUBLIC_URL', 'RETIREMENT_PUBLIC_URL'] as const
+
+/** What the loader reads of a property's schema: its JSON type, bounds and the message for a bad value. */
+interface PropertySchema {
+  type?: string
+  minimum?: number
+  errorMessage?: string
+}
 
 /**
- * Reads a service's settings from the environment once at start. Applies the defaults `NODE_ENV` picks,
- * resolves the secret (`JWT_SECRET`, `JWT_SECRET_FILE`, or in development a generated file) and throws
- * {@link ConfigError} naming the first variable that is wrong.
+ * Reads a service's settings from the environment once at start, as its schema describes them: every property is
+ * read from the variable of the same name, converted by its type, given its schema default, and checked. `NODE_ENV`
+ * picks the defaults that depend on it; the secret comes from `JWT_SECRET`, `JWT_SECRET_FILE`, or in development a
+ * generated file. Throws {@link ConfigError} naming the first variable that is wrong.
  */
-export function loadConfig<Properties extends TProperties>(
-  schema: TObject<Properties>,
-  env: NodeJS.ProcessEnv,
-  serviceDefaults: ServiceDefaults,
-): Static<TObject<Properties>> {
-  const nodeEnv = env.NODE_ENV || 'development'
-  const isProduction = nodeEnv === 'production'
-  const raw: Record<string, unknown> = {
-    NODE_ENV: nodeEnv,
-    HOST: '127.0.0.1',
-    BANK_PUBLIC_URL: 'http://localhost:3000',
-    RETIREMENT_PUBLIC_URL: 'http://localhost:3001',
-    COOKIE_SECURE: isProduction,
-    TRUST_PROXY: [],
-    JWT_PREVIOUS_SECRETS: [],
-    LOG_LEVEL: 'info',
-    ...serviceDefaults,
-  }
-  for (const name of Object.keys(schema.properties)) {
+export function loadConfig<Schema extends TObject>(schema: Schema, env: NodeJS.ProcessEnv): Static<Schema> {
+  const properties = schema.properties as Record<string, PropertySchema>
+  const given: Record<string, unknown> = {}
+  for (const [name, property] of Object.entries(properties)) {
     const value = env[name]
     if (value === undefined || value === '' || name === 'JWT_SECRET') continue
-    raw[name] = LIST_VARIABLES.has(name) ? splitList(value) : convertScalar(name, value, schema.properties[name])
+    given[name] = convertText(name, value, property)
   }
+  const raw = Value.Default(schema, given) as Record<string, unknown>
+  const isProduction = raw.NODE_ENV === 'production'
+  raw.COOKIE_SECURE ??= isProduction
   raw.JWT_SECRET = readSecret(env, isProduction)
 
   for (const error of Value.Errors(schema, raw)) {
@@ -118,7 +126,9 @@ export function loadConfig<Properties extends TProperties>(
       error.instancePath.split('/')[1] ||
       (error.params as { requiredProperties?: string[] }).requiredProperties?.[0] ||
       'config'
-    throw new ConfigError(variable, describeSchemaError(variable, raw[variable]))
+    const problem =
+      raw[variable] === undefined ? 'is required' : (properties[variable]?.errorMessage ?? 'has an invalid value')
+    throw new ConfigError(variable, problem)
   }
   for (const name of URL_VARIABLES) assertOrigin(name, raw[name] as string)
   // A bad secret read from a file is reported as the file's: the variable the operator actually set.
@@ -140,37 +150,43 @@ export function loadConfig<Properties extends TProperties>(
   if (typeof raw.COOKIE_DOMAIN === 'string' && !/^[a-z0-9.-]+$/i.test(raw.COOKIE_DOMAIN)) {
     throw new ConfigError('COOKIE_DOMAIN', 'must be a bare domain such as example.com')
   }
-  return raw as Static<TObject<Properties>>
+  return raw as Static<Schema>
 }
 
-function splitList(value: string): string[] {
-  return value
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean)
-}
-
-function convertScalar(name: string, value: string, schema: unknown): unknown {
-  const type = (schema as { type?: string }).type
-  if (type === 'integer') {
-    // Only plain decimal digits: "1e3", " 90", "0x10" and "15m" are all rejected rather than guessed at.
-    if (!/^[0-9]+$/.test(value) || Number(value) < 1) throw new ConfigError(name, 'must be a positive integer')
-    return Number(value)
+/** What the operator should hear about at start: settings that are allowed but weaken the deployment. */
+export function describeConfigRisks(config: Pick<CommonConfig, 'NODE_ENV' | 'COOKIE_SECURE'>): string[] {
+  if (config.NODE_ENV === 'production' && !config.COOKIE_SECURE) {
+    return ['COOKIE_SECURE=false in production: cookies travel without the Secure flag; run only behind TLS']
   }
-  if (type === 'boolean') {
-    if (value === 'true' || value === '1') return true
-    if (value === 'false' || value === '0') return false
+  return []
+}
+
+/**
+ * An environment variable's text as its schema's type. Not Value.Convert: it reads "1.5" as 1, "1e3" as 1000 and
+ * "TRUE" as true, where a setting that is not written exactly one way is a mistake worth stopping for.
+ */
+function convertText(name: string, text: string, schema: PropertySchema): unknown {
+  if (schema.type === 'array') {
+    return text
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean)
+  }
+  if (schema.type === 'integer') {
+    // Only plain decimal digits: "1e3", " 90", "0x10" and "15m" are all rejected rather than guessed at.
+    const minimum = schema.minimum ?? 0
+    if (/^[0-9]+$/.test(text) && Number(text) >= minimum) return Number(text)
+    throw new ConfigError(
+      name,
+      minimum === 1 ? 'must be a positive integer' : (schema.errorMessage ?? 'has an invalid value'),
+    )
+  }
+  if (schema.type === 'boolean') {
+    if (text === 'true' || text === '1') return true
+    if (text === 'false' || text === '0') return false
     throw new ConfigError(name, 'must be true or false')
   }
-  return value
-}
-
-function describeSchemaError(variable: string, value: unknown): string {
-  if (value === undefined) return 'is required'
-  if (variable === 'PORT') return 'must be a port number from 1 to 65535'
-  if (variable === 'LOG_LEVEL') return 'must be one of fatal, error, warn, info, debug, trace, silent'
-  if (variable === 'NODE_ENV') return 'must be development, production or test'
-  return 'has an invalid value'
+  return text
 }
 
 function assertOrigin(name: string, value: string) {

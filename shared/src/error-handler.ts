@@ -48,11 +48,57 @@ export function replyWithoutInternals(error: FastifyError, request: FastifyReque
   }
 
   const message = error.validation
-    ? `Invalid request: ${error.message}`
+    ? `Invalid request: ${describeValidationErrors(error, request)}`
     : (CLIENT_ERROR_SENTENCES[error.code] ?? error.message)
   return reply
     .code(statusCode)
     .send({ status: 'error', error: message, code: error.validation ? 'SSO_INVALID_INPUT' : error.code })
+}
+
+interface SchemaNode {
+  type?: unknown
+  properties?: Record<string, SchemaNode>
+  items?: SchemaNode
+  anyOf?: SchemaNode[]
+}
+
+/** The schema below `segment` of `schema`, or undefined when the schema does not know it (the client made it up). */
+function childSchema(schema: SchemaNode, segment: string): SchemaNode | undefined {
+  if (schema.properties && Object.hasOwn(schema.properties, segment)) return schema.properties[segment]
+  if (schema.type === 'array' && schema.items && /^\d+$/.test(segment)) return schema.items
+  for (const branch of schema.anyOf ?? []) {
+    const child = childSchema(branch, segment)
+    if (child) return child
+  }
+  return undefined
+}
+
+/**
+ * The validation errors in a sentence. Fastify's message (`body/cents must be integer`, or a route's own
+ * `schemaErrorFormatter` sentence) names the path of each error, and that path may be a property the client
+ * invented (`<img src=x onerror=...>`). So the message is kept only when every path is one the route's schema knows;
+ * otherwise it is rebuilt, naming each path only as far as the schema knows it, and an invented property's error
+ * becomes "must not have additional properties" on the object that holds it.
+ */
+function describeValidationErrors(error: FastifyError, request: FastifyRequest): string {
+  const context = error.validationContext ?? 'request'
+  const routeSchemas = (request.routeOptions.schema ?? {}) as Record<string, SchemaNode | undefined>
+  let namesOnlyKnownPaths = true
+  const sentences = (error.validation ?? []).map(({ instancePath, message }) => {
+    let schema = routeSchemas[context]
+    let knownPath = ''
+    for (const encoded of instancePath.split('/').slice(1)) {
+      const segment = encoded.replace(/~1/g, '/').replace(/~0/g, '~')
+      schema = schema && childSchema(schema, segment)
+      if (!schema) {
+        namesOnlyKnownPaths = false
+        return `${context}${knownPath} must not have additional properties`
+      }
+      knownPath += `/${encoded}`
+    }
+    return `${context}${knownPath} ${message ?? 'is invalid'}`
+  })
+  return namesOnlyKnownPaths ? error.message : [...new Set(sentences)].join(', ')
 }
 
 /** 404 in the same shape as every other error. The path is not echoed: a client may have put a token in it. */

@@ -5,11 +5,12 @@ import { replyWithoutInternals } from './error-handler.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
 import {
   BACKCHANNEL_LOGOUT_EVENT,
+  InvalidLogoutTokenError,
   LOGOUT_TOKEN_MAX_LIFETIME_SECONDS,
   signLogoutToken,
   verifyLogoutToken,
 } from './logout-token.js'
-import { forgeToken, validClaims } from './testing/forge-token.js'
+import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/forge-token.js'
 
 const SECRET = 'logout-token-test-secret-0123456789-abcdefghijklmn'
 const PREVIOUS_SECRET = 'logout-token-previous-secret-9876543210-zyxwvutsr'
@@ -118,6 +119,16 @@ describe('verifyLogoutToken', () => {
       sessionId: undefined,
       userId: USER_ID,
     })
+  })
+
+  it('refuses every other base64url spelling of a valid logout token, so the jti replay store sees one token once', () => {
+    const token = forgeTokenWithSpareBits(logoutHeader(), logoutClaims(), SECRET)
+    expect(verify(token).sessionId).toBe('session-1')
+    const others = respellings(token)
+    expect(others.length).toBeGreaterThanOrEqual(3)
+    for (const other of others) expect(() => verify(other)).toThrow(InvalidLogoutTokenError)
+    const signed = signLogoutToken(app.jwt, keyring, { sid: 'session-1' })
+    for (const other of respellings(signed)) expect(() => verify(other)).toThrow(InvalidLogoutTokenError)
   })
 
   const refusals: Array<[string, () => string]> = [

@@ -4,6 +4,7 @@ import type { JWT } from '@fastify/jwt'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_BYTES, type ServiceName, TOKEN_ISSUER } from './auth-plugin.js'
+import { isCanonicalCompactJws } from './canonical-jws.js'
 import { type Keyring, readJoseHeader } from './keyring.js'
 
 // OpenID Connect Back-Channel Logout 1.0, §2.4: the bank tells each relying service, server to server, that a
@@ -79,7 +80,8 @@ export function signLogoutToken(jwt: JWT, keyring: Keyring, subject: LogoutSubje
  * Replay (a `jti` seen before) is the caller's check: it needs storage.
  */
 export function verifyLogoutToken(jwt: JWT, keyring: Keyring, audience: ServiceName, token: string): LogoutNotice {
-  if (token.length > MAX_TOKEN_BYTES) throw new InvalidLogoutTokenError()
+  // One spelling per token, or the caller's `jti` replay store could be shown the same notice as several.
+  if (token.length > MAX_TOKEN_BYTES || !isCanonicalCompactJws(token)) throw new InvalidLogoutTokenError()
   const key = keyring.findVerificationKey(readJoseHeader(token)?.kid)
   if (!key) throw new InvalidLogoutTokenError()
   let claims: unknown

@@ -8,10 +8,36 @@ import { HealthResponse } from './schemas.js'
 export const BODY_LIMIT_BYTES = 16 * 1024
 
 /**
- * The Fastify instance both services start from, so they cannot drift apart on what matters to security: redacted
- * logs, which proxies are believed, the body limit, strict validation and one error shape.
+ * The contract: a client that has not sent its whole request (headers and body) within 30 s is answered 408 or
+ * disconnected. Without it (Fastify's default of 0 also switches off Node's own 300 s), a few hundred connections
+ * that each sent half a request held every file descriptor of the process for as long as the attacker liked.
  */
-export function createServiceApp(config: Pick<CommonConfig, 'LOG_LEVEL' | 'TRUST_PROXY'>) {
+export const REQUEST_TIMEOUT_MS = 30_000
+/** Headers are a few hundred bytes: a client still sending them after 10 s is not a browser on a slow line. */
+const MAX_HEADERS_TIMEOUT_MS = 10_000
+/**
+ * An idle connection between requests is closed after this long. Browsers reuse a connection within seconds; a
+ * proxy in front must close its idle upstream connections sooner than this (or retry), as with any Node server.
+ */
+const MAX_KEEP_ALIVE_TIMEOUT_MS = 10_000
+/** Node checks the request and header deadlines only this often (its default is 30 s, doubling the deadline). */
+const MAX_CONNECTIONS_CHECK_INTERVAL_MS = 1_000
+
+export interface ServiceAppOptions {
+  /** The deadline for a whole request, headers and body; tests shorten it. The others are derived from it. */
+  requestTimeoutMs?: number
+}
+
+/**
+ * The Fastify instance both services start from, so they cannot drift apart on what matters to security: redacted
+ * logs, which proxies are believed, the body limit, the deadlines of slow clients, strict validation and one error
+ * shape.
+ */
+export function createServiceApp(
+  config: Pick<CommonConfig, 'LOG_LEVEL' | 'TRUST_PROXY'>,
+  { requestTimeoutMs = REQUEST_TIMEOUT_MS }: ServiceAppOptions = {},
+) {
+  const headersTimeoutMs = Math.min(MAX_HEADERS_TIMEOUT_MS, requestTimeoutMs)
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
@@ -24,6 +50,17 @@ export function createServiceApp(config: Pick<CommonConfig, 'LOG_LEVEL' | 'TRUST
     // Without named proxies, X-Forwarded-For is ignored and the socket's address is the client's (rate limits, logs).
     trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Slow clients: the whole request within requestTimeoutMs (Node answers 408, or closes the socket), the headers
+    // sooner, an idle kept-alive connection closed, and a socket on which nothing moves for as long as a whole
+    // request may take (a client that stops reading its response) destroyed.
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: Math.min(MAX_KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs),
+    connectionTimeout: requestTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(MAX_CONNECTIONS_CHECK_INTERVAL_MS, Math.ceil(headersTimeoutMs / 4)),
+    },
     // Refusals before routing (a malformed URL) get the contract's error shape too, without the URL echoed.
     frameworkErrors: replyWithoutInternals,
   }).withTypeProvider<TypeBoxTypeProvider>()

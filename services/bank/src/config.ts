@@ -1,4 +1,4 @@
-import { CommonConfig, ConfigError, loadConfig } from '@sso/shared'
+import { CommonConfig, ConfigError, loadConfig, Port } from '@sso/shared'
 import { type Static, Type } from 'typebox'
 
 // The contract's bound: the grace window is a hole in theft detection (a thief presenting the predecessor within it
@@ -8,12 +8,22 @@ const MAX_REFRESH_REUSE_GRACE_SECONDS = 60
 /** The bank's settings: the common ones, the lifetimes of the tokens it issues (seconds), and where to send logouts. */
 export const BankConfig = Type.Object({
   ...CommonConfig.properties,
-  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1 }),
-  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 1 }),
+  PORT: Port(3000),
+  DATABASE_PATH: Type.String({ minLength: 1, default: 'data/bank.sqlite' }),
+  ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, default: 900 }),
+  REFRESH_TOKEN_TTL: Type.Integer({ minimum: 1, default: 604_800 }),
   /** Seconds during which the refresh token rotated most recently may be presented again (parallel tabs); 0: off. */
-  REFRESH_REUSE_GRACE: Type.Integer({ minimum: 0, maximum: MAX_REFRESH_REUSE_GRACE_SECONDS }),
-  /** Single logout: every back-channel logout endpoint to notify when a login session ends. */
-  BACKCHANNEL_LOGOUT_URLS: Type.Array(Type.String({ minLength: 1 })),
+  REFRESH_REUSE_GRACE: Type.Integer({
+    minimum: 0,
+    maximum: MAX_REFRESH_REUSE_GRACE_SECONDS,
+    default: 10,
+    errorMessage: `must be a whole number of seconds from 0 (off) to ${MAX_REFRESH_REUSE_GRACE_SECONDS}`,
+  }),
+  /**
+   * Single logout: every back-channel logout endpoint to notify when a login session ends. Empty means retirement's
+   * endpoint at RETIREMENT_PUBLIC_URL, a default that depends on another value, so the loader below fills it.
+   */
+  BACKCHANNEL_LOGOUT_URLS: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
 })
 export type BankConfig = Static<typeof BankConfig>
 
@@ -24,17 +34,7 @@ export function defaultBackchannelLogoutUrl(retirementPublicUrl: string): string
 
 /** Reads the bank's settings from the environment; throws a ConfigError naming the first bad variable. */
 export function loadBankConfig(env: NodeJS.ProcessEnv): BankConfig {
-  // Read here, not by loadConfig: its integers are positive, and 0 (grace off) is a valid value of this one.
-  const { REFRESH_REUSE_GRACE: reuseGrace, ...otherVariables } = env
-  const config = loadConfig(BankConfig, otherVariables, {
-    PORT: 3000,
-    DATABASE_PATH: 'data/bank.sqlite',
-    ACCESS_TOKEN_TTL: 900,
-    REFRESH_TOKEN_TTL: 604_800,
-    BACKCHANNEL_LOGOUT_URLS: [],
-    REFRESH_REUSE_GRACE: 10,
-  })
-  if (reuseGrace !== undefined && reuseGrace !== '') config.REFRESH_REUSE_GRACE = parseReuseGrace(reuseGrace)
+  const config = loadConfig(BankConfig, env)
   if (config.BACKCHANNEL_LOGOUT_URLS.length === 0) {
     config.BACKCHANNEL_LOGOUT_URLS = [defaultBackchannelLogoutUrl(config.RETIREMENT_PUBLIC_URL)]
   }
@@ -52,15 +52,4 @@ function assertNotificationUrl(value: string) {
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.hash) {
     throw new ConfigError('BACKCHANNEL_LOGOUT_URLS', 'must be http(s) URLs without credentials or a #fragment')
   }
-}
-
-function parseReuseGrace(value: string): number {
-  // Plain decimal digits only, as for every other number: "1e1", " 5" and "10s" are refused rather than guessed at.
-  if (!/^[0-9]{1,2}$/.test(value) || Number(value) > MAX_REFRESH_REUSE_GRACE_SECONDS) {
-    throw new ConfigError(
-      'REFRESH_REUSE_GRACE',
-      `must be a whole number of seconds from 0 (off) to ${MAX_REFRESH_REUSE_GRACE_SECONDS}`,
-    )
-  }
-  return Number(value)
 }

@@ -1,16 +1,14 @@
-import { loadConfigOrExit } from '@sso/shared'
+import { describeConfigRisks, loadConfigOrExit } from '@sso/shared'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { loadBankConfig } from './config.js'
 
-// In-flight requests get this long to finish after SIGTERM/SIGINT before the process exits anyway.
+// Long enough for in-flight requests to finish after SIGTERM/SIGINT, short enough for an orchestrator's stop timeout.
 const shutdownGraceMs = 10_000
 
 const config = loadConfigOrExit(() => loadBankConfig(process.env))
 const app = await buildApp(config)
-if (config.NODE_ENV === 'production' && !config.COOKIE_SECURE) {
-  app.log.warn('COOKIE_SECURE=false in production: cookies will travel over plain http; run only behind TLS')
-}
+for (const risk of describeConfigRisks(config)) app.log.warn(risk)
 
 // Stop accepting, let in-flight requests finish, close the database (an onClose hook), then exit 0.
 closeWithGrace({ delay: shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
@@ -18,4 +16,11 @@ closeWithGrace({ delay: shutdownGraceMs, logger: app.log }, async ({ signal, err
   else app.log.info({ signal }, 'shutting down')
   await app.close()
 })
-await app.listen({ host: config.HOST, port: config.PORT })
+
+try {
+  await app.listen({ host: config.HOST, port: config.PORT })
+} catch (error) {
+  app.log.error({ err: error }, 'could not listen')
+  await app.close()
+  process.exit(1)
+}

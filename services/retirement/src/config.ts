@@ -1,25 +1,21 @@
-import { CommonConfig, loadConfig, type ServiceDefaults } from '@sso/shared'
+import { CommonConfig, loadConfig, Port } from '@sso/shared'
 import { type Static, Type } from 'typebox'
 
 /** Retirement never issues tokens; beyond the shared settings it only needs to know how long a revocation matters. */
 export const RetirementConfig = Type.Object({
   ...CommonConfig.properties,
+  PORT: Port(3001),
+  DATABASE_PATH: Type.String({ minLength: 1, default: 'data/retirement.sqlite' }),
   /**
    * Single logout: the longest access-token lifetime the bank may use (its ACCESS_TOKEN_TTL), in seconds. A revoked
-   * session is remembered this long after the notice, since no token of it can outlive that.
+   * session is remembered this long after the notice, since no token of it can outlive that. The default, a day, is
+   * far above the bank's 900 s, so a longer ACCESS_TOKEN_TTL needs no change here.
    */
-  MAX_ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1 }),
+  MAX_ACCESS_TOKEN_TTL: Type.Integer({ minimum: 1, default: 86_400 }),
 })
 export type RetirementConfig = Static<typeof RetirementConfig>
 
-// A day: far above the bank's 900 s default, so a longer ACCESS_TOKEN_TTL needs no change here.
-const retirementDefaults: ServiceDefaults = {
-  PORT: 3001,
-  DATABASE_PATH: 'data/retirement.sqlite',
-  MAX_ACCESS_TOKEN_TTL: 86_400,
-}
-
 /** Reads and checks the settings once at start; throws a ConfigError naming the first wrong variable. */
 export function loadRetirementConfig(env: NodeJS.ProcessEnv): RetirementConfig {
-  return loadConfig(RetirementConfig, env, retirementDefaults)
+  return loadConfig(RetirementConfig, env)
 }

@@ -1,19 +1,16 @@
-import { loadConfigOrExit } from '@sso/shared'
+import { describeConfigRisks, loadConfigOrExit } from '@sso/shared'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { loadRetirementConfig } from './config.js'
 
-// Long enough for in-flight requests to finish, short enough for an orchestrator's stop timeout.
+// Long enough for in-flight requests to finish after SIGTERM/SIGINT, short enough for an orchestrator's stop timeout.
 const shutdownGraceMs = 10_000
 
 const config = loadConfigOrExit(() => loadRetirementConfig(process.env))
 const app = await buildApp(config)
+for (const risk of describeConfigRisks(config)) app.log.warn(risk)
 
-if (config.NODE_ENV === 'production' && !config.COOKIE_SECURE) {
-  app.log.warn('COOKIE_SECURE=false in production: cookies travel without the Secure flag; use it only behind TLS')
-}
-
-// SIGTERM/SIGINT: stop accepting, let in-flight requests finish, close the database (onClose), exit 0.
+// Stop accepting, let in-flight requests finish, close the database (an onClose hook), then exit 0.
 closeWithGrace({ delay: shutdownGraceMs, logger: app.log }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'shutting down after an unexpected error')
   else app.log.info({ signal }, 'shutting down')

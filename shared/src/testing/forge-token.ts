@@ -33,3 +33,38 @@ export function validClaims(overrides: Record<string, unknown> = {}): Record<str
     ...overrides,
   }
 }
+
+const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+/**
+ * Every other spelling of a token that decodes to the same bytes: the last character of a segment carries 2 or 4
+ * bits that encode nothing (RFC 4648 §3.5 says they are zero), and a lenient decoder ignores them. One token per
+ * respelling, for each segment whose length leaves spare bits.
+ */
+export function respellings(token: string): string[] {
+  const segments = token.split('.')
+  return segments.flatMap((segment, index) => {
+    const spareBits = segment.length % 4 === 2 ? 4 : segment.length % 4 === 3 ? 2 : 0
+    const last = BASE64URL_ALPHABET.indexOf(segment.at(-1) ?? '')
+    return Array.from({ length: 2 ** spareBits - 1 }, (_, step) => {
+      const respelled = [...segments]
+      respelled[index] = segment.slice(0, -1) + BASE64URL_ALPHABET[last + step + 1]
+      return respelled.join('.')
+    })
+  })
+}
+
+/** A header and claims padded (by a `pad` member of each) so that each of the token's three segments has spare bits. */
+export function forgeTokenWithSpareBits(header: object, payload: object, secret: string | Buffer): string {
+  for (let headerPad = 0; headerPad < 3; headerPad++) {
+    for (let payloadPad = 0; payloadPad < 3; payloadPad++) {
+      const token = forgeToken(
+        { ...header, ...(headerPad > 0 ? { pad: 'x'.repeat(headerPad) } : {}) },
+        { ...payload, ...(payloadPad > 0 ? { pad: 'x'.repeat(payloadPad) } : {}) },
+        secret,
+      )
+      if (token.split('.').every((segment) => segment.length % 4 !== 0)) return token
+    }
+  }
+  throw new Error('no padding gives every segment spare bits')
+}

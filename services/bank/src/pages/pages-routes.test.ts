@@ -372,6 +372,61 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
   })
 
+  describe('GET /logout (the way out from the retirement app)', () => {
+    const retirementPlan = `${testConfig.RETIREMENT_PUBLIC_URL}/`
+
+    it('shows a confirm form that posts to /logout with a CSRF token, and logs nobody out', async () => {
+      await signUp(app, alice)
+      const { cookies } = await logIn(app, alice)
+      const response = await app.inject({ url: `/logout?return_to=${encodeURIComponent(retirementPlan)}`, cookies })
+      expect(response.statusCode).toBe(200)
+      expect(response.headers['content-type']).toBe('text/html; charset=utf-8')
+      expect(response.body).toContain('<form method="post" action="/logout">')
+      expect(csrfTokenIn(response.body)).not.toBe('')
+      // "Stay signed in" goes back where the user came from.
+      expect(response.body).toContain(`href="${retirementPlan}"`)
+      expect(cookiesOf(response).access_token).toBeUndefined()
+      expect(cookiesOf(response).refresh_token).toBeUndefined()
+      const me = await app.inject({ url: '/api/me', cookies })
+      expect(me.statusCode).toBe(200)
+      expect((await app.inject({ method: 'POST', url: '/api/refresh', cookies })).statusCode).toBe(200)
+    })
+
+    it('signs out once the confirm form is posted with its CSRF token, and ends at /login', async () => {
+      await signUp(app, alice)
+      const { cookies } = await logIn(app, alice)
+      const { csrfToken, jar } = await openForm('/logout', cookies)
+      const response = await postForm('/logout', { _csrf: csrfToken }, jar)
+      expect(response.statusCode).toBe(303)
+      expect(response.headers.location).toBe('/login')
+      expect(cookiesOf(response)).toMatchObject({ access_token: '', refresh_token: '' })
+      expect((await app.inject({ method: 'POST', url: '/api/refresh', cookies })).statusCode).toBe(401)
+    })
+
+    it('shows the form to a browser holding only a refresh cookie, without rotating it', async () => {
+      await signUp(app, alice)
+      const { cookies } = await logIn(app, alice)
+      const response = await app.inject({ url: '/logout', cookies: { refresh_token: cookies.refresh_token ?? '' } })
+      expect(response.statusCode).toBe(200)
+      expect(response.body).toContain('<form method="post" action="/logout">')
+      expect(cookiesOf(response).refresh_token).toBeUndefined()
+    })
+
+    it('sends a browser that is not signed in to /login', async () => {
+      const response = await app.inject({ url: '/logout' })
+      expect(response.statusCode).toBe(303)
+      expect(response.headers.location).toBe('/login')
+    })
+
+    it('never offers a way back outside the two apps', async () => {
+      await signUp(app, alice)
+      const { cookies } = await logIn(app, alice)
+      const response = await app.inject({ url: '/logout?return_to=https%3A%2F%2Fevil.example%2F', cookies })
+      expect(response.statusCode).toBe(200)
+      expect(response.body).not.toContain('evil.example')
+    })
+  })
+
   describe('the dashboard session list (single logout)', () => {
     const sidOf = (accessToken: string) =>
       JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')).sid as string

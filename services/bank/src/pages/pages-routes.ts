@@ -9,7 +9,14 @@ import { type Credentials, checkCredentials } from '../identity/credentials.js'
 import type { Register } from '../identity/registration.js'
 import type { LoginSessions } from '../sessions/login-sessions.js'
 import { DEFAULT_RETURN_TO, resolveReturnTo } from './return-to.js'
-import { type FormView, renderDashboard, renderExpiredFormPage, renderLoginPage, renderRegisterPage } from './views.js'
+import {
+  type FormView,
+  renderDashboard,
+  renderExpiredFormPage,
+  renderLoginPage,
+  renderLogoutPage,
+  renderRegisterPage,
+} from './views.js'
 
 export interface PagesOptions {
   authenticate: Authenticate
@@ -151,6 +158,19 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     },
     (request, reply) => handleCredentialsForm(request, reply, request.body, renderRegisterPage, register),
   )
+
+  // The retirement app's "Sign out" link lands here. Only a confirm form: the session is neither ended nor rotated
+  // (a refresh cookie alone is enough to show it; the POST revokes by it).
+  app.get('/logout', { schema: { querystring: ReturnToQuery } }, async (request, reply) => {
+    const signedIn = await app.findSignedInUser(request)
+    if (!signedIn && !request.readRefreshTokenCookie()) return reply.redirect('/login', 303)
+    const page = renderLogoutPage({
+      username: signedIn?.username,
+      csrfToken: reply.generateCsrf(),
+      returnTo: resolveReturnTo(request.query.return_to, publicUrls),
+    })
+    return sendHtml(reply, 200, page)
+  })
 
   app.post('/logout', { preValidation: app.csrfProtection }, async (request, reply) => {
     // The dashboard's "Sign out everywhere" button sends everywhere=true.

@@ -128,6 +128,23 @@ ${renderSessions(view.sessions, view.currentSessionId, csrfToken)}`,
   )
 }
 
+/**
+ * `GET /logout`: the confirm form the retirement app's "Sign out" link opens. A GET never logs out (a link, an image
+ * or a prefetch on any site could send one); the button posts with the CSRF token, like the dashboard's.
+ */
+export function renderLogoutPage(view: { username: string | undefined; csrfToken: string; returnTo: string }): string {
+  return renderPage(
+    'Sign out · Bank',
+    html`<h1>Sign out?</h1>
+<p>${view.username ? html`You are signed in as <strong>${view.username}</strong>. ` : ''}Signing out ends your session at the bank and at the retirement app.</p>
+<form method="post" action="/logout">
+<input type="hidden" name="_csrf" value="${view.csrfToken}">
+<button type="submit">Sign out</button>
+</form>
+<p><a href="${view.returnTo}">Stay signed in</a></p>`,
+  )
+}
+
 /** A form posted without a valid CSRF token: most often a page left open too long. */
 export function renderExpiredFormPage(): string {
   return renderPage(

@@ -1,4 +1,3 @@
-import { REFRESH_TOKEN_COOKIE } from '@sso/shared'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { UsersRepository } from '../identity/users-repository.js'
 import type { SpendRefreshBudget } from './refresh-limits.js'
@@ -30,7 +29,7 @@ export function createLoginSessions({
     /** Opens a login session for a user who just proved who they are; sets both cookies. */
     async start(request: FastifyRequest, reply: FastifyReply, user: SignedIn['user']): Promise<SignedIn> {
       // The browser's previous session (perhaps someone else's, on a shared computer) ends with its cookie.
-      const previous = request.cookies[REFRESH_TOKEN_COOKIE]
+      const previous = request.readRefreshTokenCookie()
       if (previous) await sessions.revokeByRefreshToken(previous)
       const { session, refreshToken } = await sessions.open(user.id, request.headers['user-agent'])
       setRefreshCookie(reply, refreshToken, session)
@@ -44,7 +43,7 @@ export function createLoginSessions({
      * cookies cleared) when there is no live session behind it; a 429 error when the refresh budget is spent.
      */
     async resume(request: FastifyRequest, reply: FastifyReply): Promise<SignedIn | null> {
-      const presented = request.cookies[REFRESH_TOKEN_COOKIE]
+      const presented = request.readRefreshTokenCookie()
       if (!presented) return null
       await spendRefreshBudget(request, presented)
       const rotation = await sessions.rotate(presented)
@@ -71,7 +70,7 @@ export function createLoginSessions({
     async end(request: FastifyRequest, reply: FastifyReply, { everywhere = false }: { everywhere?: boolean } = {}) {
       // Read before anything is revoked: afterwards the bank itself refuses this access token.
       const signedIn = await request.server.findSignedInUser(request)
-      const presented = request.cookies[REFRESH_TOKEN_COOKIE]
+      const presented = request.readRefreshTokenCookie()
       const ended = presented ? await sessions.revokeByRefreshToken(presented) : undefined
       // API clients may hold only an access token; its `sid` names the session to end.
       if (signedIn) await sessions.revokeSession(signedIn.sessionId, signedIn.id)

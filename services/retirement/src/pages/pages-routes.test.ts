@@ -60,6 +60,12 @@ describeEachEngine('retirement pages', (engine) => {
       expect(response.body).toContain(`href="${TEST_BANK_URL}/"`)
     })
 
+    it('offers "Sign out": a link to the bank\'s confirm page, which comes back here if the user stays', async () => {
+      const { response } = await openPlanPage(signTestToken(alice))
+      const signOut = `${TEST_BANK_URL}/logout?return_to=${encodeURIComponent(`${TEST_RETIREMENT_URL}/`)}`
+      expect(response.body).toContain(`<a id="sign-out" href="${signOut.replace(/&/g, '&amp;')}">Sign out</a>`)
+    })
+
     it('escapes the username from the token', async () => {
       const token = signTestToken({ id: alice.id, username: '<script>alert(1)</script>' })
       const { response } = await openPlanPage(token)

@@ -16,6 +16,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
   const { plans } = options
   const bankPublicUrl = options.bankPublicUrl.replace(/\/+$/, '')
   const retirementPublicUrl = options.retirementPublicUrl.replace(/\/+$/, '')
+  const signOutUrl = `${bankPublicUrl}/logout?return_to=${encodeURIComponent(`${retirementPublicUrl}/`)}`
 
   // A form without a valid CSRF token gets a page, not JSON, as at the bank; everything else as everywhere.
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -25,9 +26,14 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     return replyWithoutInternals(error, request, reply)
   })
 
-  /** 303 to the bank's login, which sends the browser back here (or straight back, if its login session lives). */
-  function redirectToBankLogin(reply: FastifyReply, path: string) {
-    const returnTo = encodeURIComponent(`${retirementPublicUrl}${path}`)
+  /**
+   * 303 to the bank's login, which sends the browser back here (or straight back, if its login session lives).
+   * `target` is the request target as sent: usually a path, but `GET http://evil.example/ HTTP/1.1` (absolute form,
+   * as to a proxy) is valid HTTP too, so only its path and query are kept, after our own public URL.
+   */
+  function redirectToBankLogin(reply: FastifyReply, target: string) {
+    const { pathname, search } = new URL(target, retirementPublicUrl)
+    const returnTo = encodeURIComponent(`${retirementPublicUrl}${pathname}${search}`)
     return reply.redirect(`${bankPublicUrl}/login?return_to=${returnTo}`, 303)
   }
 
@@ -42,6 +48,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
       plan: await plans.findPlan(user.id),
       csrfToken: reply.generateCsrf(),
       bankPublicUrl,
+      signOutUrl,
       ...form,
     })
     return reply.code(statusCode).type('text/html; charset=utf-8').send(page)

@@ -6,6 +6,11 @@ export interface PlanPageView {
   plan: Plan
   csrfToken: string
   bankPublicUrl: string
+  /**
+   * The bank's sign-out confirm page (`GET /logout`), which comes back to the plan if the user stays signed in.
+   * Signing out is the bank's: it ends the login session, and single logout tells this service.
+   */
+  signOutUrl: string
   /** Shown above the form when the last contribution was refused. */
   error?: string | undefined
   /** What the user typed, kept when the form comes back with an error. */
@@ -13,7 +18,8 @@ export interface PlanPageView {
 }
 
 /** The plan page: a greeting, the balance, the contribution form and the history. Every value is escaped by `html`. */
-export function renderPlanPage({ username, plan, csrfToken, bankPublicUrl, error, amount }: PlanPageView): string {
+export function renderPlanPage(view: PlanPageView): string {
+  const { username, plan, csrfToken, bankPublicUrl, signOutUrl, error, amount } = view
   const rows = plan.contributions.map(
     (contribution) => html`<tr>
 <td><time datetime="${contribution.createdAt}">${formatTimestamp(contribution.createdAt)}</time></td>
@@ -24,7 +30,10 @@ export function renderPlanPage({ username, plan, csrfToken, bankPublicUrl, error
     'Retirement plan',
     html`<header>
 <h1>Retirement plan</h1>
+<nav>
 <a href="${bankPublicUrl}/">Back to the bank</a>
+<a id="sign-out" href="${signOutUrl}">Sign out</a>
+</nav>
 </header>
 <p id="greeting">Hello, <strong>${username}</strong>.</p>
 <p>Plan balance: <strong id="balance">${formatCents(plan.balanceCents)}</strong></p>
