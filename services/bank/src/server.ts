@@ -1,4 +1,4 @@
-import { describeConfigRisks, loadConfigOrExit } from '@sso/shared'
+import { buildAppOrExit, describeConfigRisks, loadConfigOrExit } from '@sso/shared'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { loadBankConfig } from './config.js'
@@ -7,7 +7,7 @@ import { loadBankConfig } from './config.js'
 const shutdownGraceMs = 10_000
 
 const config = loadConfigOrExit(() => loadBankConfig(process.env))
-const app = await buildApp(config)
+const app = await buildAppOrExit(() => buildApp(config))
 for (const risk of describeConfigRisks(config)) app.log.warn(risk)
 
 // Stop accepting, let in-flight requests finish, close the database (an onClose hook), then exit 0.
