@@ -20,7 +20,7 @@ if ((mode !== undefined && mode !== '--watch') || extra.length > 0) {
 const watch = mode === '--watch'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
-// Services resolve data/ and their migrations relative to the working directory, so always run from the root.
+// Services resolve data/ relative to the working directory, so always run from the root.
 process.chdir(repoRoot)
 
 const secretPath = join('data', 'jwt-secret')

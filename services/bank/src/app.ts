@@ -17,7 +17,7 @@ import { createLogoutDelivery, type PostLogoutToken } from './backchannel/logout
 import { createLogoutOutbox } from './backchannel/logout-outbox.js'
 import type { BankConfig } from './config.js'
 import type { BankDatabase } from './db/bank-database.js'
-import { bankMigrations } from './db/migrations/index.js'
+import { bankLegacyVersions, bankMigrations } from './db/migrations/index.js'
 import { SharedAddressStore } from './identity/address-limits.js'
 import { createAuthenticator } from './identity/authenticate.js'
 import { loginRoutes } from './identity/login-routes.js'
@@ -60,6 +60,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
       ? { databasePath: config.DATABASE_PATH }
       : { databaseUrl: config.DATABASE_URL }),
     migrations: bankMigrations,
+    legacyVersions: bankLegacyVersions,
     applicationName: 'bank',
     onIdleConnectionError: (error) => app.log.warn({ err: error }, 'an idle database connection failed'),
   })

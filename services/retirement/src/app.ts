@@ -3,7 +3,7 @@ import { openDatabase } from '@sso/shared/db'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
 import type { RetirementConfig } from './config.js'
-import { retirementMigrations } from './db/migrations/index.js'
+import { retirementLegacyVersions, retirementMigrations } from './db/migrations/index.js'
 import type { RetirementDatabase } from './db/retirement-database.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createPlansRepository } from './plans/plans-repository.js'
@@ -20,6 +20,7 @@ export async function buildApp(config: RetirementConfig) {
       ? { databasePath: config.DATABASE_PATH }
       : { databaseUrl: config.DATABASE_URL }),
     migrations: retirementMigrations,
+    legacyVersions: retirementLegacyVersions,
     applicationName: 'retirement',
     onIdleConnectionError: (error) => app.log.warn({ err: error }, 'an idle database connection failed'),
   })

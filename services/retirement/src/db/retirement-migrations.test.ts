@@ -1,7 +1,14 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { type OpenedDatabase, openDatabase } from '@sso/shared/db'
-import { afterEach, beforeEach, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { createLegacySqliteFile } from '../../../../e2e/support/legacy-sqlite.js'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
-import { retirementMigrations } from './migrations/index.js'
+import { createPlansRepository } from '../plans/plans-repository.js'
+import { alice } from '../test-app.js'
+import { retirementLegacyVersions, retirementMigrations } from './migrations/index.js'
 import type { RetirementDatabase } from './retirement-database.js'
 
 describeEachEngine("retirement's schema", (engine) => {
@@ -64,5 +71,51 @@ describeEachEngine("retirement's schema", (engine) => {
       /unique|primary key/i,
     )
     expect(await db.selectFrom('seenLogoutTokens').selectAll().execute()).toEqual([{ jti: 'j-1', keepUntil }])
+  })
+})
+
+describe('a SQLite file made by the earlier .sql runner', () => {
+  const legacySql = fileURLToPath(new URL('./legacy-sql', import.meta.url))
+  let folder: string
+  afterEach(() => rmSync(folder, { recursive: true, force: true }))
+
+  it('keeps its plans, contributions (newest first, as inserted) and revocations, then takes new ones', async () => {
+    folder = mkdtempSync(join(tmpdir(), 'retirement-legacy-'))
+    const databasePath = join(folder, 'retirement.sqlite')
+    const createdAt = '2026-01-01T00:00:00.000Z' // one timestamp for all: only the insertion order tells them apart
+    createLegacySqliteFile(databasePath, legacySql, 2, (db) => {
+      db.prepare('INSERT INTO plans VALUES (?, ?)').run(alice.id, createdAt)
+      for (const [id, cents] of [
+        ['c-b', 100],
+        ['c-a', 200],
+        ['c-c', 300],
+      ] as const) {
+        db.prepare('INSERT INTO contributions VALUES (?, ?, ?, ?)').run(id, alice.id, cents, createdAt)
+      }
+      db.prepare('INSERT INTO revoked_sessions VALUES (?, ?)').run('s-ended', 2 ** 33)
+    })
+    const { db } = await openDatabase<RetirementDatabase>({
+      databasePath,
+      migrations: retirementMigrations,
+      legacyVersions: retirementLegacyVersions,
+    })
+    try {
+      const plans = createPlansRepository(db)
+      expect(await plans.findPlan(alice.id)).toEqual({
+        balanceCents: 600,
+        contributions: [
+          { id: 'c-c', amountCents: 300, createdAt },
+          { id: 'c-a', amountCents: 200, createdAt },
+          { id: 'c-b', amountCents: 100, createdAt },
+        ],
+      })
+      const added = await plans.addContribution(alice.id, 1)
+      expect((await plans.findPlan(alice.id)).contributions[0]).toEqual(added)
+      expect(await db.selectFrom('revokedSessions').selectAll().execute()).toEqual([
+        { sessionId: 's-ended', keepUntil: 2 ** 33 },
+      ])
+    } finally {
+      await db.destroy()
+    }
   })
 })

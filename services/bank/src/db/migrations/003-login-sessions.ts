@@ -1,7 +1,7 @@
 import type { SchemaMigration } from '@sso/shared/db'
 
 // Login sessions as the first release had them (the old 001's sessions half, numbered before the logout outbox so
-// that the order of these migrations is the order of the old .sql files; see baseline.ts). 005 reshapes them.
+// that the order of these migrations is the order of the old .sql files; see legacy-versions.ts). 005 reshapes them.
 export const loginSessions: SchemaMigration = {
   async up(db, types) {
     await db.schema

@@ -5,9 +5,11 @@ import { loginSessions } from './003-login-sessions.js'
 import { logoutOutbox } from './004-logout-outbox.js'
 import { boundedRefreshSessions } from './005-bounded-refresh-sessions.js'
 
+export { bankLegacyVersions } from './legacy-versions.js'
+
 /**
  * The bank's schema, for both engines, in the order the names sort. Add a migration, never edit one that has shipped.
- * 001–005 are the old .sql files translated, in their order (baseline.ts maps a file those made onto these names).
+ * 001–005 are the old .sql files translated, in their order (legacy-versions.ts maps a file those made onto these names).
  */
 export const bankMigrations: SchemaMigrations = {
   '001-users-accounts': usersAccounts,
