@@ -162,6 +162,13 @@ export class Services {
     return this.options.database ?? (process.env.E2E_DATABASE === 'postgres' ? 'postgres' : 'sqlite')
   }
 
+  /** PostgreSQL only: the service's DATABASE_URL, for a test that checks what the database holds. */
+  databaseUrlOf(name: ServiceName): string {
+    const database = this.databases.get(name)
+    if (!database) throw new Error(`${name} does not run on PostgreSQL`)
+    return database.databaseUrl
+  }
+
   /** Starts both services and waits until both are healthy. */
   static async start(options: StartOptions = {}): Promise<Services> {
     const dataDir = mkdtempSync(join(tmpdir(), 'bank-sso-e2e-'))
