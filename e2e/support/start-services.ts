@@ -8,7 +8,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createTestDatabase } from './test-databases.js'
+import { type CreatedDatabase, createDatabaseIn } from './postgres-databases.js'
 
 export type ServiceName = 'bank' | 'retirement'
 /** Environment overrides; `undefined` removes a variable the harness would otherwise set (e.g. JWT_SECRET). */
@@ -139,6 +139,8 @@ export class ServiceProcess {
 export interface StartOptions {
   /** Where both services keep their state; default: E2E_DATABASE, else SQLite. */
   database?: 'sqlite' | 'postgres'
+  /** PostgreSQL: a superuser URL of the server to make their databases in; default: the test run's server. */
+  postgresAdminUrl?: string
   /** Overrides for both services. */
   env?: EnvOverrides
   bankEnv?: EnvOverrides
@@ -149,7 +151,7 @@ export interface StartOptions {
 export class Services {
   private readonly processes = new Map<ServiceName, ServiceProcess>()
   /** PostgreSQL: each service's own database, as its DATABASE_URL; dropped by stopAll. */
-  private readonly databases = new Map<ServiceName, { databaseUrl: string; drop(): Promise<void> }>()
+  private readonly databases = new Map<ServiceName, CreatedDatabase>()
 
   private constructor(
     readonly dataDir: string,
@@ -177,7 +179,11 @@ export class Services {
     const services = new Services(dataDir, ports, options)
     try {
       if (services.database === 'postgres') {
-        for (const name of ['bank', 'retirement'] as const) services.databases.set(name, await createTestDatabase())
+        // Imported here, not at the top: it needs vitest, and the bench (a plain Node process) passes its own server.
+        const adminUrl = options.postgresAdminUrl ?? (await import('./test-databases.js')).requirePostgres()
+        for (const name of ['bank', 'retirement'] as const) {
+          services.databases.set(name, await createDatabaseIn(adminUrl))
+        }
       }
       await Promise.all([services.launch('bank'), services.launch('retirement')])
     } catch (error) {

@@ -1,12 +1,11 @@
 // Fresh, isolated databases for tests, on both engines: SQLite in a temp file, PostgreSQL in the test run's server
 // (postgres-global-setup.ts). Every repository and route test runs on both through `describeEachEngine`.
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import { afterAll, describe, inject } from 'vitest'
 import { type Engine, openDatabase, type SchemaMigrations } from '../../shared/src/db/index.js'
+import { type CreatedDatabase, createDatabaseIn } from './postgres-databases.js'
 
 /** Where a fresh database lives: what `openDatabase` (and a service's DATABASE_URL / DATABASE_PATH) takes. */
 export type TestDatabaseSettings =
@@ -26,31 +25,8 @@ export interface TestEngine {
 }
 
 /** A new, empty PostgreSQL database in the test run's server. `drop()` removes it, closing whoever is still in it. */
-export async function createTestDatabase(
-  options: { template?: string } = {},
-): Promise<{ databaseUrl: string; drop(): Promise<void> }> {
-  const adminUrl = requirePostgres()
-  const name = `test_${process.pid}_${randomBytes(6).toString('hex')}`
-  await withAdmin(adminUrl, async (admin) => {
-    if (options.template === undefined) return admin.query(`CREATE DATABASE ${name}`)
-    // A template must have no session; the one that migrated it may take a moment to leave after disconnecting.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await admin.query(`CREATE DATABASE ${name} TEMPLATE ${options.template}`)
-      } catch (error) {
-        if ((error as { code?: string }).code !== '55006' || attempt === 20) throw error
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
-    }
-  })
-  const url = new URL(adminUrl)
-  url.pathname = `/${name}`
-  return {
-    databaseUrl: url.toString(),
-    drop: async () => {
-      await withAdmin(adminUrl, (admin) => admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
-    },
-  }
+export async function createTestDatabase(options: { template?: string } = {}): Promise<CreatedDatabase> {
+  return createDatabaseIn(requirePostgres(), options)
 }
 
 /**
@@ -106,19 +82,10 @@ async function createMigratedTemplate(migrations: SchemaMigrations) {
   return template
 }
 
-function requirePostgres(): string {
+/** The test run's PostgreSQL superuser URL; throws when it could not start. */
+export function requirePostgres(): string {
   const adminUrl = inject('postgresAdminUrl')
   if (!adminUrl)
     throw new Error(`no test PostgreSQL: ${inject('postgresUnavailable') || 'the global setup did not run'}`)
   return adminUrl
-}
-
-async function withAdmin<T>(adminUrl: string, use: (admin: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: adminUrl })
-  await admin.connect()
-  try {
-    return await use(admin)
-  } finally {
-    await admin.end()
-  }
 }
