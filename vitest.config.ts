@@ -21,6 +21,10 @@ export default defineConfig({
               find: /^@sso\/shared\/db$/,
               replacement: fileURLToPath(new URL('shared/src/db/index.ts', import.meta.url)),
             },
+            {
+              find: /^@sso\/shared\/testing$/,
+              replacement: fileURLToPath(new URL('shared/src/testing/index.ts', import.meta.url)),
+            },
           ],
         },
       },

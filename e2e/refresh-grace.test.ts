@@ -1,11 +1,12 @@
 // Parallel tabs and refresh-token rotation, across real processes: every presentation of the token rotated most
 // recently, within REFRESH_REUSE_GRACE, gets the same successor and a fresh access token; older tokens, or that one
 // after the window, revoke the session; a loop is stopped with 429. The grace is shortened to keep the test quick.
+
+import { decodeToken } from '@sso/shared/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PASSWORD, registerAndLogIn, type TestUser } from './security/support.js'
 import { bearer, HttpClient, readJson } from './support/http-client.js'
 import { Services } from './support/start-services.js'
-import { decodeToken } from './support/tokens.js'
 
 const reuseGraceSeconds = 3
 let services: Services

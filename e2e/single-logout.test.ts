@@ -4,17 +4,22 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import {
+  decodeToken,
+  forgeLogoutToken,
+  logIn as logInAtBank,
+  register as registerAtBank,
+  TEST_PASSWORD,
+} from '@sso/shared/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bearer, HttpClient, readJson } from './support/http-client.js'
+import { bearer, HttpClient, postingTo, readJson } from './support/http-client.js'
 import { E2E_SECRET, Services } from './support/start-services.js'
-import { decodeToken, signHs256 } from './support/tokens.js'
 
-/** The contract's bound: a revoked session's tokens are refused by both services within this. */
+/** docs/spec.md#single-logout: a revoked session's tokens are refused by both services within this. */
 const SINGLE_LOGOUT_BOUND_MS = 5_000
-/** The contract's bound for a notice to land once retirement is reachable again. */
+/** docs/spec.md#single-logout: the bound for a notice to land once retirement is reachable again. */
 const REDELIVERY_BOUND_MS = 15_000
 const POLL_INTERVAL_MS = 100
-const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 const artifactsDir = join(dirname(fileURLToPath(import.meta.url)), 'artifacts')
 
 let services: Services
@@ -31,21 +36,19 @@ afterAll(async () => {
   }
 })
 
-const password = 'correct horse battery staple'
-
 async function register(client = new HttpClient()) {
   const username = `leaver_${randomBytes(4).toString('hex')}`
-  const registered = await client.sendJson('POST', `${services.bankUrl}/api/register`, { username, password })
-  expect(registered.status, services.describe()).toBe(201)
-  return { client, username, id: (await readJson(registered)).data.id as string }
+  const bank = postingTo(client, services.bankUrl)
+  const id = await registerAtBank(bank, { username, password: TEST_PASSWORD }, { describe: () => services.describe() })
+  return { client, username, id }
 }
 
 /** A new login session (a new "device") for the user: its own cookie jar and access token. */
 async function logIn(username: string) {
   const client = new HttpClient()
-  const login = await client.sendJson('POST', `${services.bankUrl}/api/login`, { username, password })
-  expect(login.status, services.describe()).toBe(200)
-  const accessToken = (await readJson(login)).data as string
+  const bank = postingTo(client, services.bankUrl)
+  const credentials = { username, password: TEST_PASSWORD }
+  const { accessToken } = await logInAtBank(bank, credentials, { describe: () => services.describe() })
   return { client, accessToken, sid: decodeToken(accessToken).claims.sid as string }
 }
 
@@ -88,20 +91,7 @@ function logoutToken(
   claims: Record<string, unknown>,
   { secret = E2E_SECRET, typ = 'logout+jwt' }: { secret?: string; typ?: string } = {},
 ) {
-  const now = Math.floor(Date.now() / 1000)
-  return signHs256(
-    { alg: 'HS256', typ, kid },
-    {
-      iss: 'bank',
-      aud: ['retirement'],
-      iat: now,
-      exp: now + 120,
-      jti: randomUUID(),
-      events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
-      ...claims,
-    },
-    secret,
-  )
+  return forgeLogoutToken(secret, { header: { typ, kid }, claims })
 }
 
 async function postBackchannel(token: string, contentType = 'application/x-www-form-urlencoded') {

@@ -2,10 +2,10 @@
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { decodeToken, forgeToken, registerAndLogIn as registerAndLogInAtBank, TEST_PASSWORD } from '@sso/shared/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { bearer, HttpClient, readCsrfToken, readJson } from './support/http-client.js'
+import { bearer, HttpClient, postingTo, readCsrfToken, readJson } from './support/http-client.js'
 import { E2E_SECRET, Services } from './support/start-services.js'
-import { decodeToken, signHs256 } from './support/tokens.js'
 
 let services: Services
 beforeAll(async () => {
@@ -15,20 +15,17 @@ afterAll(async () => {
   await services?.stopAll()
 })
 
-const password = 'correct horse battery staple'
+const password = TEST_PASSWORD
 let userCount = 0
 
 /** A user registered and logged in through the bank's JSON API, with the jar holding both login cookies. */
 async function registerAndLogIn(client = new HttpClient()) {
   userCount += 1
-  const username = `saver${userCount}_${randomBytes(3).toString('hex')}`
-  const registered = await client.sendJson('POST', `${services.bankUrl}/api/register`, { username, password })
-  expect(registered.status, services.describe()).toBe(201)
-  const { data: user } = await readJson(registered)
-  const login = await client.sendJson('POST', `${services.bankUrl}/api/login`, { username, password })
-  expect(login.status, services.describe()).toBe(200)
-  const { data: accessToken } = await readJson(login)
-  return { client, username, user: user as { id: string; username: string }, accessToken: accessToken as string }
+  const { id, username, accessToken } = await registerAndLogInAtBank(postingTo(client, services.bankUrl), {
+    username: `saver${userCount}_${randomBytes(3).toString('hex')}`,
+    describe: () => services.describe(),
+  })
+  return { client, username, user: { id, username }, accessToken }
 }
 
 async function retirementMe(headers: Record<string, string>) {
@@ -239,9 +236,9 @@ describe('tokens retirement refuses', () => {
     const { header, claims } = decodeToken(accessToken)
     const otherSecret = randomBytes(48).toString('base64url')
     for (const forged of [
-      signHs256(header, claims, otherSecret),
-      signHs256({ ...header, kid: 'another-key' }, claims, otherSecret),
-      signHs256({ alg: 'HS256', typ: 'JWT' }, claims, otherSecret),
+      forgeToken(header, claims, otherSecret, 'sha256'),
+      forgeToken({ ...header, kid: 'another-key' }, claims, otherSecret, 'sha256'),
+      forgeToken({ alg: 'HS256', typ: 'JWT' }, claims, otherSecret, 'sha256'),
     ]) {
       const response = await retirementMe(bearer(forged))
       expect(response.status).toBe(401)

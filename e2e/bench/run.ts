@@ -7,8 +7,10 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { registerAndLogIn } from '@sso/shared/testing'
 import { createPasswordHasher } from '../../services/bank/src/identity/password.js'
 import { createWorkLimiter } from '../../services/bank/src/identity/work-limiter.js'
+import { HttpClient, postingTo } from '../support/http-client.js'
 import { Services } from '../support/start-services.js'
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway-postgres.js'
 import type {
@@ -199,23 +201,8 @@ async function measureHashCpuMs(hasher: ReturnType<typeof createPasswordHasher>,
   return (user + system) / 1000 / hashesPerRound
 }
 
-async function postJson(url: string, body: unknown): Promise<{ status: number; data: unknown }> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  })
-  const json = (await response.json()) as { data?: unknown }
-  return { status: response.status, data: json.data }
-}
-
 async function signUpAndLogIn(bankUrl: string, username: string): Promise<string> {
-  const registered = await postJson(`${bankUrl}/api/register`, { username, password })
-  if (registered.status !== 201) throw new Error(`could not register ${username}: ${registered.status}`)
-  const loggedIn = await postJson(`${bankUrl}/api/login`, { username, password })
-  if (loggedIn.status !== 200 || typeof loggedIn.data !== 'string') throw new Error(`could not log in ${username}`)
-  return loggedIn.data
+  return (await registerAndLogIn(postingTo(new HttpClient(), bankUrl), { username, password })).accessToken
 }
 
 function format(value: number, digits = 0): string {

@@ -1,9 +1,10 @@
 // Login sessions and refresh tokens (ASVS V3.3, V3.5; OAuth 2.0 Security BCP §4.14 on refresh-token rotation and
 // reuse detection). Each case asserts the refusal and that no new token was handed out.
+
+import { decodeToken } from '@sso/shared/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, readCsrfToken, readJson } from '../support/http-client.js'
 import { Services } from '../support/start-services.js'
-import { decodeToken } from '../support/tokens.js'
 import { PASSWORD, REFRESH_TOKEN_FORMAT, registerAndLogIn } from './support.js'
 
 let services: Services

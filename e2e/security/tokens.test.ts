@@ -2,23 +2,19 @@
 // is the user's real token with one thing changed, so a refusal can only be for that thing. Every case asserts the
 // refusal (401 with the generic body) and that the user's data and the token itself do not come back.
 import { createServer } from 'node:http'
+import { base64url, forgeTokenWithSpareBits, hmacSignature, respellings } from '@sso/shared/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readJson } from '../support/http-client.js'
 import { E2E_SECRET, Services } from '../support/start-services.js'
-import { signHs256 } from '../support/tokens.js'
 import {
-  encodeSegment,
   expectTokenRefused,
   forge,
-  hmac,
   meWithBearer,
   meWithCookie,
   nowSeconds,
   registerAndLogIn,
-  respellings,
   signRaw,
   type TestUser,
-  withSpareBitsInEverySegment,
 } from './support.js'
 
 let services: Services
@@ -40,7 +36,7 @@ const ATTACKER_KEY = 'attacker-key-attacker-key-attacker-key-48-bytes!'
 type Forgery = [name: string, build: () => string]
 
 function unsigned(header: Record<string, unknown>, claims: Record<string, unknown> = user.claims) {
-  return `${encodeSegment(header)}.${encodeSegment(claims)}.`
+  return `${base64url(header)}.${base64url(claims)}.`
 }
 
 const forgery: Forgery[] = [
@@ -58,14 +54,14 @@ const forgery: Forgery[] = [
     'a tampered username with the old signature',
     () => {
       const [header, , signature] = user.accessToken.split('.')
-      return `${header}.${encodeSegment({ ...user.claims, username: 'admin' })}.${signature}`
+      return `${header}.${base64url({ ...user.claims, username: 'admin' })}.${signature}`
     },
   ],
   [
     "another user's sub with the old signature",
     () => {
       const [header, , signature] = user.accessToken.split('.')
-      return `${header}.${encodeSegment({ ...user.claims, sub: otherUser.id })}.${signature}`
+      return `${header}.${base64url({ ...user.claims, sub: otherUser.id })}.${signature}`
     },
   ],
   ['HS384 with the right key', () => forge(user, { header: { alg: 'HS384' }, hash: 'sha384' })],
@@ -87,11 +83,11 @@ const forgery: Forgery[] = [
     'a JWE-shaped token (five parts, alg dir)',
     () =>
       [
-        encodeSegment({ alg: 'dir', enc: 'A256GCM', kid: user.header.kid }),
+        base64url({ alg: 'dir', enc: 'A256GCM', kid: user.header.kid }),
         '',
-        encodeSegment('twelve bytes'),
-        encodeSegment(JSON.stringify(user.claims)),
-        encodeSegment('sixteen byte tag'),
+        base64url('twelve bytes'),
+        base64url(JSON.stringify(user.claims)),
+        base64url('sixteen byte tag'),
       ].join('.'),
   ],
 ]
@@ -136,7 +132,7 @@ const headers: Forgery[] = [
   [
     'a duplicate alg whose last value is "none"',
     () =>
-      `${encodeSegment(`{"alg":"HS256","typ":"JWT","kid":"${user.header.kid}","alg":"none"}`)}.${encodeSegment(user.claims)}.`,
+      `${base64url(`{"alg":"HS256","typ":"JWT","kid":"${user.header.kid}","alg":"none"}`)}.${base64url(user.claims)}.`,
   ],
   [
     'a duplicate kid whose last value is unknown',
@@ -226,8 +222,8 @@ const malformed: Forgery[] = [
         Buffer.from([0xff, 0xfe]),
         Buffer.from(JSON.stringify(user.claims).slice(1)),
       ])
-      const signingInput = `${encodeSegment(user.header)}.${payload.toString('base64url')}`
-      return `${signingInput}.${hmac(signingInput, 'unused')}`
+      const signingInput = `${base64url(user.header)}.${payload.toString('base64url')}`
+      return `${signingInput}.${hmacSignature(signingInput, 'unused')}`
     },
   ],
   ['a NUL byte inside the token', () => `${user.accessToken.slice(0, 20)}${NUL}${user.accessToken.slice(20)}`],
@@ -261,11 +257,7 @@ describe.each(['bank', 'retirement'] as const)('%s /api/me', (service) => {
   })
 
   it('refuses every other base64url spelling of a valid token (unused bits of any segment), before and after use', async () => {
-    const token = withSpareBitsInEverySegment(
-      (header, claims) => signHs256(header, claims, E2E_SECRET),
-      user.header,
-      user.claims,
-    )
+    const token = forgeTokenWithSpareBits(user.header, user.claims, E2E_SECRET)
     const others = respellings(token)
     // 3 for the signature (2 spare bits), 3 or 15 for each of the header and the payload.
     expect(others.length).toBeGreaterThanOrEqual(9)
@@ -367,8 +359,7 @@ describe('retirement /backchannel/logout', () => {
   it('refuses every other base64url spelling of a valid logout token, so one notice is never taken for several', async () => {
     const now = nowSeconds()
     // A session nobody uses: accepting the notice revokes nothing any other test relies on.
-    const token = withSpareBitsInEverySegment(
-      (header, claims) => signHs256(header, claims, E2E_SECRET),
+    const token = forgeTokenWithSpareBits(
       { alg: 'HS256', typ: 'logout+jwt', kid: user.header.kid },
       {
         iss: 'bank',
@@ -379,6 +370,7 @@ describe('retirement /backchannel/logout', () => {
         events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
         sid: `unused-session-${now}`,
       },
+      E2E_SECRET,
     )
     const post = (logoutToken: string) =>
       fetch(`${services.retirementUrl}/backchannel/logout`, {

@@ -1,3 +1,5 @@
+import type { PostToBank } from '@sso/shared/testing'
+
 // A browser's cookie handling, reduced to what these tests need, over Node's fetch. Every service here is on
 // `localhost` (ports differ, and cookies ignore ports), all cookies use `Path=/`, so cookies are keyed by name alone.
 
@@ -132,4 +134,22 @@ export interface JsonBody {
 
 export async function readJson(response: Response): Promise<JsonBody> {
   return (await response.json()) as JsonBody
+}
+
+/**
+ * The testing helpers' way to the bank over HTTP (`registerAndLogIn(postingTo(client, bankUrl))`): the client's
+ * jar keeps the cookies each response sets, as a browser would.
+ */
+export function postingTo(client: HttpClient, bankUrl: string): PostToBank {
+  return async (path, payload, headers = {}) => {
+    const response = await client.sendJson('POST', `${bankUrl}${path}`, payload, headers)
+    const cookies = Object.fromEntries(
+      response.headers.getSetCookie().map((header) => {
+        const pair = header.split(';', 1)[0] ?? ''
+        const separator = pair.indexOf('=')
+        return [pair.slice(0, separator), pair.slice(separator + 1)]
+      }),
+    )
+    return { statusCode: response.status, body: await response.text(), cookies }
+  }
 }

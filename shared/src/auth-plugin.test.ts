@@ -1,9 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { MAX_TOKEN_BYTES, ssoAuth } from './auth-plugin.js'
+import { MAX_TOKEN_BYTES } from './access-token.js'
+import { ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
-import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/forge-token.js'
+import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/tokens.js'
 
 const SECRET = 'auth-plugin-test-secret-0123456789-abcdefghijklmnop'
 const PREVIOUS_SECRET = 'auth-plugin-previous-secret-9876543210-zyxwvutsrq'
@@ -39,7 +40,7 @@ afterEach(async () => {
 const withBearer = (token: string) => app.inject({ url: '/me', headers: { authorization: `Bearer ${token}` } })
 
 describe('issuing', () => {
-  it('signs HS256 with the kid of the current key and the contract claims, and sets the cookie', async () => {
+  it('signs HS256 with the kid of the current key and the claims of docs/spec.md#access-tokens, and sets the cookie', async () => {
     const response = await app.inject({ method: 'POST', url: '/issue' })
     const { token } = response.json()
     const [encodedHeader, encodedPayload] = token.split('.')
@@ -154,7 +155,7 @@ describe('verifying', () => {
   })
 
   it.each([
-    ['no typ (the contract does not require one)', header({ typ: undefined }), validClaims()],
+    ['no typ (docs/spec.md#access-tokens does not require one)', header({ typ: undefined }), validClaims()],
     ['typ application/JWT', header({ typ: 'application/JWT' }), validClaims()],
     ['aud as the single string of this service', header(), validClaims({ aud: 'retirement' })],
   ])('accepts a token with %s', async (_name, tokenHeader, claims) => {

@@ -3,14 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Type } from 'typebox'
 import { describe, expect, it } from 'vitest'
-import {
-  CommonConfig,
-  ConfigError,
-  describeConfigRisks,
-  loadConfig,
-  Port,
-  readOrCreateDevelopmentSecret,
-} from './config.js'
+import { CommonConfig, describeConfigRisks, loadConfig, Port, readOrCreateDevelopmentSecret } from './config.js'
+import { ConfigError } from './errors.js'
 
 const GOOD_SECRET = 'Qm9vdHN0cmFwLXRoZS1zZWNyZXQtd2l0aC1vcGVuc3NsLXJhbmQ'
 // A service's schema as the services write theirs: the common settings, its own defaults, one setting of its own.
@@ -34,7 +28,7 @@ function failureOf(run: () => unknown): ConfigError {
 }
 
 describe('loadConfig', () => {
-  it('applies the contract defaults', () => {
+  it('applies the defaults of docs/spec.md#configuration', () => {
     const config = production()
     expect(config).toMatchObject({
       HOST: '127.0.0.1',

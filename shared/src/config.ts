@@ -5,17 +5,7 @@ import { dirname } from 'node:path'
 import { type Static, type TObject, Type } from 'typebox'
 import { Value } from 'typebox/value'
 import { chooseDatabase, DatabaseSettingError } from './db/database-url.js'
-
-/** A config value the operator must fix; the message names the variable and never echoes a secret. */
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    problem: string,
-  ) {
-    super(`${variable}: ${problem}`)
-    this.name = 'ConfigError'
-  }
-}
+import { ConfigError } from './errors.js'
 
 /**
  * A TCP port to listen on, defaulting to the service's own. `errorMessage` (here and below) is what the operator reads
@@ -274,7 +264,7 @@ function checkSecret(variable: string, secret: string) {
 }
 
 /**
- * Runs a loader and turns a {@link ConfigError} into the one stderr line and non-zero exit the contract asks for.
+ * Runs a loader and turns a {@link ConfigError} into the one stderr line and non-zero exit docs/spec.md#configuration asks for.
  */
 export function loadConfigOrExit<T>(load: () => T): T {
   try {

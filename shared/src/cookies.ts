@@ -1,6 +1,6 @@
 import type { CookieSerializeOptions } from '@fastify/cookie'
 
-/** Cookie names of the contract; both services read `access_token`, only the bank reads `refresh_token`. */
+/** Cookie names of docs/spec.md#cookies; both services read `access_token`, only the bank reads `refresh_token`. */
 export const ACCESS_TOKEN_COOKIE = 'access_token'
 export const REFRESH_TOKEN_COOKIE = 'refresh_token'
 /**

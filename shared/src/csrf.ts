@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { ForeignOriginError, UnsupportedMediaTypeError } from './errors.js'
+import { ForeignOriginError, JSON_BODY, UnsupportedMediaTypeError } from './errors.js'
 
 const STATE_CHANGING_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
@@ -23,7 +23,7 @@ function isJson(contentType: string): boolean {
 }
 
 /**
- * The contract's CSRF rule for JSON APIs, as an `onRequest` hook on `/api`:
+ * The CSRF rule of docs/spec.md#csrf for JSON APIs, as an `onRequest` hook on `/api`:
  * - a request that declares a body type, or sends a body, must be `application/json` (415 otherwise). A browser
  *   cannot send that type cross-site without a CORS preflight, which neither service answers, so a forged
  *   `<form>` or `text/plain` fetch never reaches a handler, even with an empty body;
@@ -35,7 +35,8 @@ export function createApiRequestGuard(allowedOrigins: readonly string[]) {
   return async function guardApiRequest(request: FastifyRequest) {
     if (!isApiRequest(request)) return
     const contentType = request.headers['content-type']
-    if (contentType !== undefined ? !isJson(contentType) : hasBody(request)) throw new UnsupportedMediaTypeError()
+    if (contentType !== undefined ? !isJson(contentType) : hasBody(request))
+      throw new UnsupportedMediaTypeError(JSON_BODY)
     if (!STATE_CHANGING_METHODS.has(request.method)) return
     if (/^bearer /i.test(request.headers.authorization ?? '')) return
     const origin = request.headers.origin

@@ -1,6 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-
-const GENERIC_FAULT = 'Something went wrong on our side; try again later'
+import { InternalError, InvalidInputError, InvalidTokenError, MissingTokenError, NotFoundError } from './errors.js'
 
 // Fastify's own client errors, phrased for the person who sent the request.
 const CLIENT_ERROR_SENTENCES: Record<string, string> = {
@@ -16,7 +15,7 @@ const CLIENT_ERROR_SENTENCES: Record<string, string> = {
 }
 
 /**
- * The one error handler both services install: the contract's `{status, error, code}` shape, 4xx errors say what
+ * The one error handler both services install: the `{status, error, code}` shape of docs/spec.md#errors, 4xx errors say what
  * was wrong, 5xx errors say nothing internal (the details go to the log with the request id), and failures of an
  * access token carry `WWW-Authenticate: Bearer` (RFC 6750).
  */
@@ -32,27 +31,25 @@ export function replyWithoutInternals(error: FastifyError, request: FastifyReque
 
   if (statusCode >= 500 && !isExpectedOverload) {
     request.log.error({ err: error }, 'request failed')
-    return reply.code(statusCode).send({ status: 'error', error: GENERIC_FAULT, code: 'SSO_INTERNAL' })
+    const fault = new InternalError()
+    return reply.code(statusCode).send({ status: 'error', error: fault.message, code: fault.code })
   }
 
   if (isTokenError) {
     // The exact reason (expired, bad signature, unknown kid) helps an attacker more than a user; log it instead.
     request.log.info({ reason: error.code, detail: error.message }, 'access token refused')
-    const missing = error.code === 'SSO_TOKEN_MISSING' || error.code?.startsWith('FST_JWT_NO_AUTHORIZATION')
+    const missing = error instanceof MissingTokenError || error.code?.startsWith('FST_JWT_NO_AUTHORIZATION')
     reply.header('www-authenticate', missing ? 'Bearer' : 'Bearer error="invalid_token"')
-    return reply.code(401).send({
-      status: 'error',
-      error: missing ? 'Sign in first: no access token was sent' : 'The access token is invalid or expired',
-      code: missing ? 'SSO_TOKEN_MISSING' : 'SSO_TOKEN_INVALID',
-    })
+    const refusal = missing ? new MissingTokenError() : new InvalidTokenError()
+    return reply.code(401).send({ status: 'error', error: refusal.message, code: refusal.code })
   }
 
-  const message = error.validation
-    ? `Invalid request: ${describeValidationErrors(error, request)}`
-    : (CLIENT_ERROR_SENTENCES[error.code] ?? error.message)
-  return reply
-    .code(statusCode)
-    .send({ status: 'error', error: message, code: error.validation ? 'SSO_INVALID_INPUT' : error.code })
+  if (error.validation) {
+    const invalid = new InvalidInputError(describeValidationErrors(error, request))
+    return reply.code(statusCode).send({ status: 'error', error: invalid.message, code: invalid.code })
+  }
+  const message = CLIENT_ERROR_SENTENCES[error.code] ?? error.message
+  return reply.code(statusCode).send({ status: 'error', error: message, code: error.code })
 }
 
 interface SchemaNode {
@@ -103,9 +100,6 @@ function describeValidationErrors(error: FastifyError, request: FastifyRequest):
 
 /** 404 in the same shape as every other error. The path is not echoed: a client may have put a token in it. */
 export function replyNotFound(request: FastifyRequest, reply: FastifyReply) {
-  return reply.code(404).send({
-    status: 'error',
-    error: `Nothing here for ${request.method}: check the path`,
-    code: 'SSO_NOT_FOUND',
-  })
+  const notFound = new NotFoundError(`Nothing here for ${request.method}: check the path`)
+  return reply.code(404).send({ status: 'error', error: notFound.message, code: notFound.code })
 }

@@ -1,16 +1,17 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { type SignedInUser, ssoAuth } from './auth-plugin.js'
+import type { SignedInUser } from './access-token.js'
+import { ssoAuth } from './auth-plugin.js'
 import { replyWithoutInternals } from './error-handler.js'
+import { InvalidLogoutTokenError } from './errors.js'
 import { createKeyring, deriveKeyId } from './keyring.js'
 import {
   BACKCHANNEL_LOGOUT_EVENT,
-  InvalidLogoutTokenError,
   LOGOUT_TOKEN_MAX_LIFETIME_SECONDS,
   signLogoutToken,
   verifyLogoutToken,
 } from './logout-token.js'
-import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/forge-token.js'
+import { forgeToken, forgeTokenWithSpareBits, respellings, validClaims } from './testing/tokens.js'
 
 const SECRET = 'logout-token-test-secret-0123456789-abcdefghijklmn'
 const PREVIOUS_SECRET = 'logout-token-previous-secret-9876543210-zyxwvutsr'

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import createError from '@fastify/error'
 import type { JWT } from '@fastify/jwt'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
-import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_BYTES, type ServiceName, TOKEN_ISSUER } from './auth-plugin.js'
+import { CLOCK_TOLERANCE_SECONDS, MAX_TOKEN_BYTES, type ServiceName, TOKEN_ISSUER } from './access-token.js'
 import { isCanonicalCompactJws } from './canonical-jws.js'
+import { InvalidLogoutTokenError } from './errors.js'
 import { type Keyring, readJoseHeader } from './keyring.js'
 
 // OpenID Connect Back-Channel Logout 1.0, §2.4: the bank tells each relying service, server to server, that a
@@ -17,10 +17,10 @@ export const LOGOUT_TOKEN_TYPE = 'logout+jwt'
 export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 /** Who logout tokens are for: the relying services, never the bank itself. */
 export const LOGOUT_TOKEN_AUDIENCE = ['retirement'] as const
-/** The contract: `exp` at most 2 minutes after `iat`. A notice retried later is signed afresh. */
+/** docs/spec.md#logout-tokens: `exp` at most 2 minutes after `iat`. A notice retried later is signed afresh. */
 export const LOGOUT_TOKEN_MAX_LIFETIME_SECONDS = 120
 
-/** A logout token's claims as the contract lists them; `sid` or `sub` (or both) must be there. */
+/** A logout token's claims as docs/spec.md#logout-tokens lists them; `sid` or `sub` (or both) must be there. */
 export const LogoutTokenClaims = Type.Object({
   iss: Type.Literal(TOKEN_ISSUER),
   aud: Type.Union([Type.String(), Type.Array(Type.String())]),
@@ -47,9 +47,6 @@ export interface LogoutNotice {
   /** Seconds since the epoch; the `jti` must be remembered at least this long (plus clock tolerance). */
   expiresAt: number
 }
-
-/** Anything wrong with a logout token: the back-channel endpoint answers 400, as the specification asks. */
-export const InvalidLogoutTokenError = createError('SSO_LOGOUT_TOKEN_INVALID', 'The logout token is invalid', 400)
 
 /**
  * Signs a logout token with the keyring's current key: `typ: logout+jwt`, `kid`, `iss`, `aud: ["retirement"]`,
@@ -113,10 +110,3 @@ export function verifyLogoutToken(jwt: JWT, keyring: Keyring, audience: ServiceN
   if (!isWellFormed) throw new InvalidLogoutTokenError()
   return { sessionId: sid, userId: sub, tokenId: jti, issuedAt: iat, expiresAt: exp }
 }
-
-/** The back-channel endpoint takes only what the specification sends: a form-encoded body. */
-export const LogoutTokenMediaTypeError = createError(
-  'SSO_UNSUPPORTED_MEDIA_TYPE',
-  'Send the logout token as application/x-www-form-urlencoded',
-  415,
-)

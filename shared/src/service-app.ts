@@ -8,7 +8,7 @@ import { HealthResponse } from './schemas.js'
 export const BODY_LIMIT_BYTES = 16 * 1024
 
 /**
- * The contract: a client that has not sent its whole request (headers and body) within 30 s is answered 408 or
+ * docs/spec.md#requests-and-responses: a client that has not sent its whole request (headers and body) within 30 s is answered 408 or
  * disconnected. Without it (Fastify's default of 0 also switches off Node's own 300 s), a few hundred connections
  * that each sent half a request held every file descriptor of the process for as long as the attacker liked.
  */
@@ -61,7 +61,7 @@ export function createServiceApp(
       headersTimeout: headersTimeoutMs,
       connectionsCheckingInterval: Math.min(MAX_CONNECTIONS_CHECK_INTERVAL_MS, Math.ceil(headersTimeoutMs / 4)),
     },
-    // Refusals before routing (a malformed URL) get the contract's error shape too, without the URL echoed.
+    // Refusals before routing (a malformed URL) get the error shape of docs/spec.md#errors too, without the URL echoed.
     frameworkErrors: replyWithoutInternals,
   }).withTypeProvider<TypeBoxTypeProvider>()
   // `Content-Type: application/json` with no body (a client's habit on POST /api/logout or /api/refresh) is no body,

@@ -30,6 +30,7 @@ import { createUsersRepository } from './identity/users-repository.js'
 import { createWorkLimiter } from './identity/work-limiter.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createLoginSessions } from './sessions/login-sessions.js'
+import { logoutRoutes } from './sessions/logout-routes.js'
 import { createRefreshBudget } from './sessions/refresh-limits.js'
 import { refreshRoutes } from './sessions/refresh-routes.js'
 import { createRefreshTokens } from './sessions/refresh-token.js'
@@ -137,6 +138,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   await app.register(registerRoutes, { register })
   await app.register(loginRoutes, { authenticate, loginSessions })
   await app.register(refreshRoutes, { loginSessions })
+  await app.register(logoutRoutes, { loginSessions })
   await app.register(async function signedIn(scope) {
     scope.addHook('onRequest', scope.requireSession) // every route below needs a valid access token
     await scope.register(meRoutes)

@@ -1,7 +1,7 @@
 import { CommonConfig, ConfigError, loadConfig, Port } from '@sso/shared'
 import { type Static, Type } from 'typebox'
 
-// The contract's bound: the grace window is a hole in theft detection (a thief presenting the predecessor within it
+// docs/spec.md#configuration bounds it: the grace window is a hole in theft detection (a thief presenting the predecessor within it
 // gets the successor too), so it stays short.
 const MAX_REFRESH_REUSE_GRACE_SECONDS = 60
 

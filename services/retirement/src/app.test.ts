@@ -1,9 +1,10 @@
 import { deriveKeyId } from '@sso/shared'
+import { forgeAccessToken } from '@sso/shared/testing'
 import { afterEach, describe, expect, it } from 'vitest'
 import { describeEachEngine } from '../../../e2e/support/test-databases.js'
 import type { App } from './app.js'
 import { retirementMigrations } from './db/migrations/index.js'
-import { alice, bearer, buildTestApp, databaseConfig, signTestToken, TEST_SECRET } from './test-app.js'
+import { alice, bearer, buildTestApp, databaseConfig, TEST_SECRET } from './test-app.js'
 
 describeEachEngine('retirement app', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(retirementMigrations))
@@ -46,17 +47,17 @@ describeEachEngine('retirement app', (engine) => {
   describe('access token verification', () => {
     it('accepts a token the bank would issue', async () => {
       app = await buildTestApp(await freshDatabase())
-      expect(await statusOf(signTestToken(alice))).toBe(200)
+      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET }))).toBe(200)
     })
 
     it('refuses a token signed with another secret', async () => {
       app = await buildTestApp(await freshDatabase())
-      expect(await statusOf(signTestToken(alice, { secret: OTHER_SECRET }))).toBe(401)
+      expect(await statusOf(forgeAccessToken(alice, { secret: OTHER_SECRET }))).toBe(401)
     })
 
     it('refuses a token signed with another secret under the current kid', async () => {
       app = await buildTestApp(await freshDatabase())
-      const forged = signTestToken(alice, {
+      const forged = forgeAccessToken(alice, {
         secret: OTHER_SECRET,
         header: { alg: 'HS256', typ: 'JWT', kid: deriveKeyId(TEST_SECRET) },
       })
@@ -69,7 +70,7 @@ describeEachEngine('retirement app', (engine) => {
         JWT_SECRET: OTHER_SECRET,
         JWT_PREVIOUS_SECRETS: [TEST_SECRET],
       })
-      expect(await statusOf(signTestToken(alice, { secret: TEST_SECRET }))).toBe(200)
+      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET }))).toBe(200)
     })
 
     it.each<[string, Record<string, unknown>]>([
@@ -82,7 +83,7 @@ describeEachEngine('retirement app', (engine) => {
       app = await buildTestApp(await freshDatabase())
       // 'k' stands for the right kid, so only the named flaw differs from a good token.
       const withKid = header.kid === 'k' ? { ...header, kid: deriveKeyId(TEST_SECRET) } : header
-      expect(await statusOf(signTestToken(alice, { header: withKid }))).toBe(401)
+      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET, header: withKid }))).toBe(401)
     })
 
     it.each([
@@ -98,19 +99,21 @@ describeEachEngine('retirement app', (engine) => {
       ['with a sub that is not a UUID', { sub: 'admin' }],
     ])('refuses a token %s', async (_name, claims) => {
       app = await buildTestApp(await freshDatabase())
-      expect(await statusOf(signTestToken(alice, { claims }))).toBe(401)
+      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET, claims }))).toBe(401)
     })
 
     it('tolerates clocks that differ by a few seconds', async () => {
       app = await buildTestApp(await freshDatabase())
-      expect(await statusOf(signTestToken(alice, { claims: { exp: nowSeconds() - 5, iat: nowSeconds() + 5 } }))).toBe(
-        200,
-      )
+      expect(
+        await statusOf(
+          forgeAccessToken(alice, { secret: TEST_SECRET, claims: { exp: nowSeconds() - 5, iat: nowSeconds() + 5 } }),
+        ),
+      ).toBe(200)
     })
 
     it('refuses a token over 4 KiB without parsing it', async () => {
       app = await buildTestApp(await freshDatabase())
-      const huge = signTestToken(alice, { claims: { padding: 'x'.repeat(4096) } })
+      const huge = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { padding: 'x'.repeat(4096) } })
       const response = await app.inject({ url: '/api/me', headers: bearer(huge) })
       expect(response.statusCode).toBe(401)
       expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"')

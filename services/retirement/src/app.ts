@@ -5,6 +5,7 @@ import { createRevocationList } from './backchannel/revocation-list.js'
 import type { RetirementConfig } from './config.js'
 import { retirementLegacyVersions, retirementMigrations } from './db/migrations/index.js'
 import type { RetirementDatabase } from './db/retirement-database.js'
+import { meRoutes } from './identity/me-routes.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createPlansRepository } from './plans/plans-repository.js'
 import { plansRoutes } from './plans/plans-routes.js'
@@ -63,6 +64,7 @@ export async function buildApp(config: RetirementConfig) {
   })
   await app.register(async function signedIn(scope) {
     scope.addHook('onRequest', scope.requireSession) // every route below needs a valid access token
+    await scope.register(meRoutes)
     await scope.register(plansRoutes, { plans })
   })
   return app

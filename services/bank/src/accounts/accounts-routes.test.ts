@@ -1,8 +1,9 @@
+import { injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, bob, buildTestApp, databaseConfig, logIn, signUp, testConfig } from '../test-app.js'
+import { alice, bob, buildTestApp, databaseConfig, testConfig } from '../test-app.js'
 
 describeEachEngine('accounts-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -18,9 +19,9 @@ describeEachEngine('accounts-routes (bank)', (engine) => {
 
   describe('GET /api/accounts', () => {
     it("lists only the signed-in user's accounts", async () => {
-      await signUp(app, alice)
-      await signUp(app, bob)
-      const { accessToken } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      await register(injectInto(app), bob)
+      const { accessToken } = await logIn(injectInto(app), alice)
       const response = await app.inject({ url: '/api/accounts', headers: { authorization: `Bearer ${accessToken}` } })
       expect(response.statusCode).toBe(200)
       expect(response.json()).toEqual({
@@ -30,8 +31,8 @@ describeEachEngine('accounts-routes (bank)', (engine) => {
     })
 
     it('reads the access token from the cookie when there is no Authorization header', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({ url: '/api/accounts', cookies: { access_token: cookies.access_token ?? '' } })
       expect(response.statusCode).toBe(200)
     })
@@ -44,8 +45,8 @@ describeEachEngine('accounts-routes (bank)', (engine) => {
     })
 
     it('answers 401 once the access token has expired', async () => {
-      await signUp(app, alice)
-      const { accessToken } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { accessToken } = await logIn(injectInto(app), alice)
       vi.useFakeTimers({ toFake: ['Date'] })
       vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 31) * 1000)
       const response = await app.inject({ url: '/api/accounts', headers: { authorization: `Bearer ${accessToken}` } })
@@ -56,16 +57,16 @@ describeEachEngine('accounts-routes (bank)', (engine) => {
 
   describe('GET /api/me', () => {
     it('answers the signed-in user', async () => {
-      const id = await signUp(app, alice)
-      const { accessToken } = await logIn(app, alice)
+      const id = await register(injectInto(app), alice)
+      const { accessToken } = await logIn(injectInto(app), alice)
       const response = await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${accessToken}` } })
       expect(response.json()).toEqual({ status: 'ok', data: { id, username: 'alice' } })
       expect(response.headers['cache-control']).toBe('no-store')
     })
 
     it('answers 401 to a tampered token', async () => {
-      await signUp(app, alice)
-      const { accessToken } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { accessToken } = await logIn(injectInto(app), alice)
       const [header, , signature] = accessToken.split('.')
       const forged = Buffer.from(JSON.stringify({ sub: 'someone-else', username: 'root' })).toString('base64url')
       const response = await app.inject({

@@ -34,7 +34,7 @@ export const DELIVERY_TICK_MS = 1_000
 /** A receiver that does not answer within this is treated as down for this attempt. */
 export const DELIVERY_TIMEOUT_MS = 3_000
 // Retry delays double from half a second up to a cap, so a receiver that comes back hears of every pending
-// logout within cap + tick + timeout (under 10 s; the contract allows 15).
+// logout within cap + tick + timeout (under 10 s; docs/spec.md#single-logout allows 15).
 const FIRST_RETRY_DELAY_MS = 500
 /** The longest wait between two attempts of one notice. */
 export const MAX_RETRY_DELAY_MS = 5_000

@@ -1,4 +1,5 @@
 import { BACKCHANNEL_LOGOUT_EVENT, createKeyring, verifyLogoutToken } from '@sso/shared'
+import { decodeToken, injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
@@ -10,9 +11,6 @@ import {
   cookiesOf,
   createLogoutReceiver,
   databaseConfig,
-  decodeJwt,
-  logIn,
-  signUp,
   TEST_JWT_SECRET,
   testConfig,
 } from '../test-app.js'
@@ -30,7 +28,7 @@ describeEachEngine('single-logout (bank)', (engine) => {
   beforeEach(async () => {
     receiver = createLogoutReceiver()
     app = await buildTestApp({ ...(await freshDatabase()) }, { postLogoutToken: receiver.post })
-    aliceId = await signUp(app, alice)
+    aliceId = await register(injectInto(app), alice)
   })
   afterEach(async () => {
     vi.useRealTimers()
@@ -45,15 +43,15 @@ describeEachEngine('single-logout (bank)', (engine) => {
     await vi.waitFor(() => expect(receiver.received.length).toBeGreaterThanOrEqual(count), { timeout: 3_000 })
     return receiver.received.map(({ url, logoutToken }) => ({
       url,
-      ...decodeJwt(logoutToken),
+      ...decodeToken(logoutToken),
       notice: verifyLogoutToken(app.jwt, createKeyring(TEST_JWT_SECRET), 'retirement', logoutToken),
     }))
   }
 
   describe('logout notices', () => {
     it('on logout: the bank refuses the token at once and posts a logout token retirement can verify', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
-      const sid = decodeJwt(accessToken).claims.sid
+      const { accessToken, cookies } = await logIn(injectInto(app), alice)
+      const sid = decodeToken(accessToken).claims.sid
       expect((await me(accessToken)).statusCode).toBe(200)
       expect((await app.inject({ method: 'POST', url: '/api/logout', cookies })).statusCode).toBe(204)
       expect((await me(accessToken)).statusCode).toBe(401)
@@ -80,17 +78,21 @@ describeEachEngine('single-logout (bank)', (engine) => {
         { ...(await freshDatabase()), BACKCHANNEL_LOGOUT_URLS: [RETIREMENT_URL, OTHER_URL] },
         { postLogoutToken: receiver.post },
       )
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       await app.inject({ method: 'POST', url: '/api/logout', cookies })
       const notices = await receivedNotices(2)
       expect(notices.map((notice) => notice.url).sort()).toEqual([OTHER_URL, RETIREMENT_URL].sort())
     })
 
     it('on "log out everywhere": every session of the user ends, with a notice each; other users keep theirs', async () => {
-      await signUp(app, bob)
-      const sessions = [await logIn(app, alice), await logIn(app, alice), await logIn(app, alice)]
-      const bobs = await logIn(app, bob)
+      await register(injectInto(app), bob)
+      const sessions = [
+        await logIn(injectInto(app), alice),
+        await logIn(injectInto(app), alice),
+        await logIn(injectInto(app), alice),
+      ]
+      const bobs = await logIn(injectInto(app), bob)
       const response = await app.inject({
         method: 'POST',
         url: '/api/logout',
@@ -103,13 +105,13 @@ describeEachEngine('single-logout (bank)', (engine) => {
 
       const notices = await receivedNotices(3)
       expect(notices.map((notice) => notice.claims.sid).sort()).toEqual(
-        sessions.map(({ accessToken }) => decodeJwt(accessToken).claims.sid).sort(),
+        sessions.map(({ accessToken }) => decodeToken(accessToken).claims.sid).sort(),
       )
       expect(notices.every((notice) => notice.claims.sub === aliceId)).toBe(true)
     })
 
     it('on refresh-token reuse: the session ends at the bank and a notice goes out', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
+      const { accessToken, cookies } = await logIn(injectInto(app), alice)
       const rotated = await app.inject({ method: 'POST', url: '/api/refresh', cookies })
       expect(rotated.statusCode).toBe(200)
       const successor = { refresh_token: cookiesOf(rotated).refresh_token ?? '' }
@@ -119,19 +121,19 @@ describeEachEngine('single-logout (bank)', (engine) => {
       expect((await me(accessToken)).statusCode).toBe(401)
       expect((await me(rotated.json().data)).statusCode).toBe(401)
       const [delivered] = await receivedNotices(1)
-      expect(delivered?.claims.sid).toBe(decodeJwt(accessToken).claims.sid)
+      expect(delivered?.claims.sid).toBe(decodeToken(accessToken).claims.sid)
     })
 
     it('keeps a notice that got no 2xx and retries it with a fresh jti, deleting it once delivered', async () => {
       receiver.status = 503
-      const { cookies } = await logIn(app, alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       await app.inject({ method: 'POST', url: '/api/logout', cookies })
       await vi.waitFor(() => expect(receiver.received.length).toBeGreaterThanOrEqual(2), { timeout: 5_000 })
       receiver.status = 200
       const attemptsBefore = receiver.received.length
       await vi.waitFor(() => expect(receiver.received.length).toBeGreaterThan(attemptsBefore), { timeout: 5_000 })
       const delivered = receiver.received.length
-      const jtis = receiver.received.map(({ logoutToken }) => decodeJwt(logoutToken).claims.jti)
+      const jtis = receiver.received.map(({ logoutToken }) => decodeToken(logoutToken).claims.jti)
       expect(new Set(jtis).size).toBe(jtis.length)
       await new Promise((resolve) => setTimeout(resolve, 1_200))
       expect(receiver.received).toHaveLength(delivered)
@@ -139,7 +141,7 @@ describeEachEngine('single-logout (bank)', (engine) => {
 
     it('gives a notice up once every access token of the session has expired anyway', async () => {
       receiver.status = 500
-      const { cookies } = await logIn(app, alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       await app.inject({ method: 'POST', url: '/api/logout', cookies })
       await receivedNotices(1)
       vi.useFakeTimers({ toFake: ['Date'] })
@@ -159,8 +161,8 @@ describeEachEngine('single-logout (bank)', (engine) => {
 
   describe('GET /api/sessions', () => {
     it("lists the user's live sessions with ISO times, user agent and which one is current", async () => {
-      await signUp(app, bob)
-      const first = await logIn(app, alice)
+      await register(injectInto(app), bob)
+      const first = await logIn(injectInto(app), alice)
       const second = await app.inject({
         method: 'POST',
         url: '/api/login',
@@ -168,8 +170,8 @@ describeEachEngine('single-logout (bank)', (engine) => {
         headers: { 'user-agent': 'Second Browser/1.0' },
       })
       const secondToken = second.json().data as string
-      await logIn(app, bob)
-      const ended = await logIn(app, alice)
+      await logIn(injectInto(app), bob)
+      const ended = await logIn(injectInto(app), alice)
       await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(ended.accessToken) })
 
       const response = await app.inject({ url: '/api/sessions', headers: bearer(secondToken) })
@@ -177,10 +179,10 @@ describeEachEngine('single-logout (bank)', (engine) => {
       expect(response.headers['cache-control']).toBe('no-store')
       const { data } = response.json() as { data: Array<Record<string, unknown>> }
       expect(data.map((session) => session.id).sort()).toEqual(
-        [decodeJwt(first.accessToken).claims.sid, decodeJwt(secondToken).claims.sid].sort(),
+        [decodeToken(first.accessToken).claims.sid, decodeToken(secondToken).claims.sid].sort(),
       )
       const current = data.find((session) => session.current)
-      expect(current).toMatchObject({ id: decodeJwt(secondToken).claims.sid, userAgent: 'Second Browser/1.0' })
+      expect(current).toMatchObject({ id: decodeToken(secondToken).claims.sid, userAgent: 'Second Browser/1.0' })
       expect(data.filter((session) => session.current)).toHaveLength(1)
       for (const session of data) {
         expect(new Date(session.createdAt as string).toISOString()).toBe(session.createdAt)
@@ -195,9 +197,9 @@ describeEachEngine('single-logout (bank)', (engine) => {
 
   describe('DELETE /api/sessions/:id', () => {
     it('ends that one session only, everywhere: 204, its tokens refused, a notice sent', async () => {
-      const kept = await logIn(app, alice)
-      const other = await logIn(app, alice)
-      const otherSid = decodeJwt(other.accessToken).claims.sid as string
+      const kept = await logIn(injectInto(app), alice)
+      const other = await logIn(injectInto(app), alice)
+      const otherSid = decodeToken(other.accessToken).claims.sid as string
       const response = await app.inject({
         method: 'DELETE',
         url: `/api/sessions/${otherSid}`,
@@ -213,16 +215,16 @@ describeEachEngine('single-logout (bank)', (engine) => {
     })
 
     it("answers 404 for an unknown id, an ended session and another user's session, and ends nothing", async () => {
-      await signUp(app, bob)
-      const alices = await logIn(app, alice)
-      const bobs = await logIn(app, bob)
-      const ended = await logIn(app, alice)
+      await register(injectInto(app), bob)
+      const alices = await logIn(injectInto(app), alice)
+      const bobs = await logIn(injectInto(app), bob)
+      const ended = await logIn(injectInto(app), alice)
       await app.inject({ method: 'POST', url: '/api/logout', headers: bearer(ended.accessToken) })
       await receivedNotices(1)
       for (const id of [
         'no-such-session',
-        decodeJwt(bobs.accessToken).claims.sid,
-        decodeJwt(ended.accessToken).claims.sid,
+        decodeToken(bobs.accessToken).claims.sid,
+        decodeToken(ended.accessToken).claims.sid,
       ]) {
         const response = await app.inject({
           method: 'DELETE',
@@ -237,10 +239,10 @@ describeEachEngine('single-logout (bank)', (engine) => {
     })
 
     it('deleting the current session is a logout: its cookies are cleared', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
+      const { accessToken, cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({
         method: 'DELETE',
-        url: `/api/sessions/${decodeJwt(accessToken).claims.sid}`,
+        url: `/api/sessions/${decodeToken(accessToken).claims.sid}`,
         cookies,
       })
       expect(response.statusCode).toBe(204)
@@ -253,10 +255,10 @@ describeEachEngine('single-logout (bank)', (engine) => {
     })
 
     it('refuses a cookie-authenticated DELETE from a foreign Origin (403), with no body needed', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
+      const { accessToken, cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({
         method: 'DELETE',
-        url: `/api/sessions/${decodeJwt(accessToken).claims.sid}`,
+        url: `/api/sessions/${decodeToken(accessToken).claims.sid}`,
         cookies,
         headers: { origin: 'https://evil.example' },
       })
@@ -264,7 +266,7 @@ describeEachEngine('single-logout (bank)', (engine) => {
       expect((await me(accessToken)).statusCode).toBe(200)
       const allowed = await app.inject({
         method: 'DELETE',
-        url: `/api/sessions/${decodeJwt(accessToken).claims.sid}`,
+        url: `/api/sessions/${decodeToken(accessToken).claims.sid}`,
         cookies,
         headers: { origin: testConfig.RETIREMENT_PUBLIC_URL },
       })

@@ -2,7 +2,7 @@ import type { FastifyRequest, FastifySchemaValidationError } from 'fastify'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 
-// The contract's rules, applied to values already normalised by `normalizeCredentials`: NFKC then lowercase,
+// The rules of docs/spec.md#usernames-and-passwords, applied to values already normalised by `normalizeCredentials`: NFKC then lowercase,
 // and never trimmed, so " alice" is refused rather than silently becoming someone else's name.
 export const Username = Type.String({ pattern: '^[a-z0-9_.-]{3,32}$' })
 // Lengths count Unicode code points. Never truncated: a 129th character is an error, not ignored.

@@ -1,10 +1,11 @@
 import { openDatabase } from '@sso/shared/db'
+import { decodeToken, injectInto, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine, type TestDatabaseSettings } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import type { BankDatabase } from '../db/bank-database.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, bob, buildTestApp, cookiesOf, databaseConfig, decodeJwt, signUp, testConfig } from '../test-app.js'
+import { alice, bob, buildTestApp, cookiesOf, databaseConfig, testConfig } from '../test-app.js'
 
 describeEachEngine('login-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -14,7 +15,7 @@ describeEachEngine('login-routes (bank)', (engine) => {
   beforeEach(async () => {
     settings = await engine.createDatabase(bankMigrations)
     app = await buildTestApp(databaseConfig(settings))
-    await signUp(app, alice)
+    await register(injectInto(app), alice)
   })
   afterEach(async () => {
     vi.useRealTimers()
@@ -42,10 +43,10 @@ describeEachEngine('login-routes (bank)', (engine) => {
   }
 
   describe('POST /api/login', () => {
-    it('answers 200 with an access token whose header and claims match the contract', async () => {
+    it('answers 200 with an access token whose header and claims match docs/spec.md#access-tokens', async () => {
       const response = await login(alice)
       expect(response.statusCode).toBe(200)
-      const { header, claims } = decodeJwt(response.json().data)
+      const { header, claims } = decodeToken(response.json().data)
       expect(header).toEqual({ alg: 'HS256', typ: 'JWT', kid: expect.stringMatching(/^[\w-]{16}$/) })
       expect(claims).toEqual({
         sub: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -60,7 +61,7 @@ describeEachEngine('login-routes (bank)', (engine) => {
       expect((claims.exp as number) - (claims.iat as number)).toBe(testConfig.ACCESS_TOKEN_TTL)
     })
 
-    it('sets the access_token and refresh_token cookies with the contract attributes', async () => {
+    it('sets the access_token and refresh_token cookies with the attributes of docs/spec.md#cookies', async () => {
       const response = await login(alice)
       const access = response.cookies.find((cookie) => cookie.name === 'access_token')
       const refresh = response.cookies.find((cookie) => cookie.name === 'refresh_token')
@@ -134,7 +135,7 @@ describeEachEngine('login-routes (bank)', (engine) => {
     })
 
     it('leaves other users unaffected', async () => {
-      await signUp(app, bob)
+      await register(injectInto(app), bob)
       await failTenTimes()
       expect((await login(bob)).statusCode).toBe(200)
     })

@@ -1,8 +1,9 @@
+import { injectInto, logIn, register as registerUser } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, buildTestApp, databaseConfig, logIn, signUp } from '../test-app.js'
+import { alice, buildTestApp, databaseConfig } from '../test-app.js'
 
 describeEachEngine('register-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -29,8 +30,8 @@ describeEachEngine('register-routes (bank)', (engine) => {
     })
 
     it('opens a checking account with the user', async () => {
-      await signUp(app, alice)
-      const { accessToken } = await logIn(app, alice)
+      await registerUser(injectInto(app), alice)
+      const { accessToken } = await logIn(injectInto(app), alice)
       const response = await app.inject({ url: '/api/accounts', headers: { authorization: `Bearer ${accessToken}` } })
       expect(response.json().data).toEqual([{ id: expect.any(String), name: 'Checking', balanceCents: 0 }])
     })
@@ -39,11 +40,11 @@ describeEachEngine('register-routes (bank)', (engine) => {
       // Fullwidth letters are NFKC-equivalent to ASCII; "ﬁ" (a ligature) becomes "fi".
       const response = await register({ username: 'ＡＬＩＣＥ', password: 'ﬁne password' })
       expect(response.json().data.username).toBe('alice')
-      await logIn(app, { username: 'Alice', password: 'fine password' })
+      await logIn(injectInto(app), { username: 'Alice', password: 'fine password' })
     })
 
     it('refuses a username taken in another case or spelling with 409', async () => {
-      await signUp(app, alice)
+      await registerUser(injectInto(app), alice)
       for (const username of ['alice', 'ALICE', 'ａｌｉｃｅ']) {
         const response = await register({ username, password: 'another password' })
         expect(response.statusCode).toBe(409)
@@ -76,7 +77,7 @@ describeEachEngine('register-routes (bank)', (engine) => {
       const password = '😀'.repeat(128)
       expect((await register({ username: 'alice', password })).statusCode).toBe(201)
       // A prefix of the password is a different password: nothing was cut off.
-      await expect(logIn(app, { username: 'alice', password: '😀'.repeat(127) })).rejects.toThrow(/401/)
+      await expect(logIn(injectInto(app), { username: 'alice', password: '😀'.repeat(127) })).rejects.toThrow(/401/)
     })
 
     it('refuses a body over the size limit with 413', async () => {

@@ -1,9 +1,10 @@
+import { injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
 import { REFRESHES_PER_SESSION } from '../sessions/refresh-limits.js'
-import { alice, buildTestApp, cookiesOf, databaseConfig, logIn, signUp, testConfig } from '../test-app.js'
+import { alice, buildTestApp, cookiesOf, databaseConfig, testConfig } from '../test-app.js'
 
 describeEachEngine('pages-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -73,8 +74,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('sends a browser with a valid access token straight to return_to', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({
         url: `/login?return_to=${encodeURIComponent('http://localhost:3001/')}`,
         cookies,
@@ -84,8 +85,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('resumes the session from the refresh cookie when the access token has expired, rotating it', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       vi.useFakeTimers({ toFake: ['Date'] })
       vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 60) * 1000)
       const response = await app.inject({
@@ -101,8 +102,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('sends two tabs that come back at once with only the refresh cookie both to return_to, with one successor', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const refreshOnly = { refresh_token: cookies.refresh_token ?? '' }
       const returnTo = encodeURIComponent('http://localhost:3001/')
       const responses = await Promise.all(
@@ -122,8 +123,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('shows the login form with 429 and Retry-After when silent refreshes exceed the session budget', async () => {
-      await signUp(app, alice)
-      let refreshToken = (await logIn(app, alice)).cookies.refresh_token ?? ''
+      await register(injectInto(app), alice)
+      let refreshToken = (await logIn(injectInto(app), alice)).cookies.refresh_token ?? ''
       const returnTo = encodeURIComponent('http://localhost:3001/')
       for (let round = 0; round < REFRESHES_PER_SESSION.max; round++) {
         const response = await app.inject({
@@ -145,8 +146,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('never follows an unsafe return_to, even for a signed-in browser', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       for (const evil of [
         'https://evil.example/',
         '//evil.example',
@@ -159,8 +160,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('shows the form when the only cookie is a revoked refresh token', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       await app.inject({ method: 'POST', url: '/api/logout', cookies })
       const response = await app.inject({ url: '/login', cookies: { refresh_token: cookies.refresh_token ?? '' } })
       expect(response.statusCode).toBe(200)
@@ -170,7 +171,7 @@ describeEachEngine('pages-routes (bank)', (engine) => {
 
   describe('POST /login', () => {
     beforeEach(async () => {
-      await signUp(app, alice)
+      await register(injectInto(app), alice)
     })
 
     it('sets both cookies and answers 303 to /', async () => {
@@ -281,7 +282,7 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('shows the form again with 409 for a taken username', async () => {
-      await signUp(app, alice)
+      await register(injectInto(app), alice)
       const { csrfToken, jar } = await openForm('/register')
       const response = await postForm(
         '/register',
@@ -317,8 +318,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('shows the username, the balances and a link to the retirement app', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({ url: '/', cookies })
       expect(response.statusCode).toBe(200)
       expect(response.body).toContain('Hello, alice')
@@ -329,8 +330,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('refreshes silently when the access token has expired but the session lives', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       vi.useFakeTimers({ toFake: ['Date'] })
       vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 60) * 1000)
       const response = await app.inject({ url: '/', cookies })
@@ -340,8 +341,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('sends the browser to /login once the session itself has ended', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       vi.useFakeTimers({ toFake: ['Date'] })
       vi.setSystemTime(Date.now() + (testConfig.REFRESH_TOKEN_TTL + 60) * 1000)
       const response = await app.inject({ url: '/', cookies })
@@ -352,8 +353,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
 
   describe('POST /logout', () => {
     it('revokes the session, clears the cookies and answers 303 to /login', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const { csrfToken, jar } = await openForm('/', cookies)
       const response = await postForm('/logout', { _csrf: csrfToken }, jar)
       expect(response.statusCode).toBe(303)
@@ -364,8 +365,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('refuses a logout without a CSRF token with 403 and keeps the session', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const { jar } = await openForm('/', cookies)
       expect((await postForm('/logout', {}, jar)).statusCode).toBe(403)
       expect((await app.inject({ method: 'POST', url: '/api/refresh', cookies })).statusCode).toBe(200)
@@ -376,8 +377,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     const retirementPlan = `${testConfig.RETIREMENT_PUBLIC_URL}/`
 
     it('shows a confirm form that posts to /logout with a CSRF token, and logs nobody out', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({ url: `/logout?return_to=${encodeURIComponent(retirementPlan)}`, cookies })
       expect(response.statusCode).toBe(200)
       expect(response.headers['content-type']).toBe('text/html; charset=utf-8')
@@ -393,8 +394,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('signs out once the confirm form is posted with its CSRF token, and ends at /login', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const { csrfToken, jar } = await openForm('/logout', cookies)
       const response = await postForm('/logout', { _csrf: csrfToken }, jar)
       expect(response.statusCode).toBe(303)
@@ -404,8 +405,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('shows the form to a browser holding only a refresh cookie, without rotating it', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({ url: '/logout', cookies: { refresh_token: cookies.refresh_token ?? '' } })
       expect(response.statusCode).toBe(200)
       expect(response.body).toContain('<form method="post" action="/logout">')
@@ -419,8 +420,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('never offers a way back outside the two apps', async () => {
-      await signUp(app, alice)
-      const { cookies } = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const { cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({ url: '/logout?return_to=https%3A%2F%2Fevil.example%2F', cookies })
       expect(response.statusCode).toBe(200)
       expect(response.body).not.toContain('evil.example')
@@ -432,8 +433,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
       JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')).sid as string
 
     it('lists every live session with its own sign-out form and a "Sign out everywhere" form, all with CSRF tokens', async () => {
-      await signUp(app, alice)
-      const here = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const here = await logIn(injectInto(app), alice)
       const elsewhere = await app.inject({
         method: 'POST',
         url: '/api/login',
@@ -454,9 +455,9 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('signs another session out from its button and stays on the dashboard', async () => {
-      await signUp(app, alice)
-      const here = await logIn(app, alice)
-      const elsewhere = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const here = await logIn(injectInto(app), alice)
+      const elsewhere = await logIn(injectInto(app), alice)
       const { csrfToken, jar } = await openForm('/', here.cookies)
       const response = await postForm(
         '/sessions/end',
@@ -471,8 +472,8 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it("ends this browser's session from its own button like a logout", async () => {
-      await signUp(app, alice)
-      const here = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const here = await logIn(injectInto(app), alice)
       const { csrfToken, jar } = await openForm('/', here.cookies)
       const response = await postForm('/sessions/end', { _csrf: csrfToken, session_id: sidOf(here.accessToken) }, jar)
       expect(response.statusCode).toBe(303)
@@ -481,9 +482,9 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('"Sign out everywhere" ends every session of the user', async () => {
-      await signUp(app, alice)
-      const here = await logIn(app, alice)
-      const elsewhere = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const here = await logIn(injectInto(app), alice)
+      const elsewhere = await logIn(injectInto(app), alice)
       const { csrfToken, jar } = await openForm('/', here.cookies)
       const response = await postForm('/logout', { _csrf: csrfToken, everywhere: 'true' }, jar)
       expect(response.statusCode).toBe(303)
@@ -495,9 +496,9 @@ describeEachEngine('pages-routes (bank)', (engine) => {
     })
 
     it('refuses a session sign-out without a CSRF token with 403', async () => {
-      await signUp(app, alice)
-      const here = await logIn(app, alice)
-      const elsewhere = await logIn(app, alice)
+      await register(injectInto(app), alice)
+      const here = await logIn(injectInto(app), alice)
+      const elsewhere = await logIn(injectInto(app), alice)
       const { jar } = await openForm('/', here.cookies)
       expect((await postForm('/sessions/end', { session_id: sidOf(elsewhere.accessToken) }, jar)).statusCode).toBe(403)
       const me = await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${elsewhere.accessToken}` } })

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { replyWithoutInternals } from '@sso/shared'
+import { replyWithoutInternals, TooManyAttemptsError } from '@sso/shared'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { type Static, Type } from 'typebox'
 import type { AccountsRepository } from '../accounts/accounts-repository.js'
@@ -59,7 +59,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     // The per-address limit refuses a form post before its body is read: the form again with the sentence, as for
     // every other refusal of a form, not the JSON of the API.
     // A silent refresh (GET /login, GET /) over its budget gets the login form too, keeping where it was going.
-    if (error.code === 'SSO_RATE_LIMITED') {
+    if (error instanceof TooManyAttemptsError) {
       const retryAfterSeconds = (error as { retryAfterSeconds?: unknown }).retryAfterSeconds
       if (typeof retryAfterSeconds === 'number') reply.header('retry-after', String(retryAfterSeconds))
       const renderForm = request.routeOptions.url === '/register' ? renderRegisterPage : renderLoginPage

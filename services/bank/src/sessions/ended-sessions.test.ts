@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
+import { injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, buildTestApp, databaseConfig, logIn, signUp, testConfig } from '../test-app.js'
+import { alice, buildTestApp, databaseConfig, testConfig } from '../test-app.js'
 
 describeEachEngine('ended-sessions (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -26,9 +27,9 @@ describeEachEngine('ended-sessions (bank)', (engine) => {
       vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
       // A session of 5 minutes, access tokens of 15: a token issued late outlives its session.
       app = await buildTestApp({ ...(await freshDatabase()), REFRESH_TOKEN_TTL: 5 * 60 })
-      await signUp(app, alice)
+      await register(injectInto(app), alice)
       vi.advanceTimersByTime(50 * minuteMs)
-      const { accessToken } = await logIn(app, alice)
+      const { accessToken } = await logIn(injectInto(app), alice)
       const logout = await app.inject({
         method: 'POST',
         url: '/api/logout',
@@ -47,8 +48,8 @@ describeEachEngine('ended-sessions (bank)', (engine) => {
 
     it('refuses a validly signed access token whose session the bank does not know', async () => {
       app = await buildTestApp(await freshDatabase())
-      const userId = await signUp(app, alice)
-      const { accessToken } = await logIn(app, alice)
+      const userId = await register(injectInto(app), alice)
+      const { accessToken } = await logIn(injectInto(app), alice)
       expect((await me(accessToken)).statusCode).toBe(200)
       const unknownSession = app.jwt.sign({ sub: userId, username: 'alice', sid: randomUUID() }, { jti: randomUUID() })
       const response = await me(unknownSession)
@@ -59,9 +60,9 @@ describeEachEngine('ended-sessions (bank)', (engine) => {
     it('accepts the access tokens of a session that reached its lifetime until they expire, across the clean-up', async () => {
       vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
       app = await buildTestApp({ ...(await freshDatabase()), REFRESH_TOKEN_TTL: 5 * 60 })
-      await signUp(app, alice)
+      await register(injectInto(app), alice)
       vi.advanceTimersByTime(50 * minuteMs)
-      const { accessToken } = await logIn(app, alice)
+      const { accessToken } = await logIn(injectInto(app), alice)
       vi.advanceTimersByTime(11 * minuteMs) // the clean-up has run; the session ended at minute 55
       expect((await me(accessToken)).statusCode).toBe(200)
       vi.advanceTimersByTime((testConfig.ACCESS_TOKEN_TTL + 60) * 1000 - 11 * minuteMs)

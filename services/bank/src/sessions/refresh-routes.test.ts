@@ -1,8 +1,9 @@
+import { decodeToken, injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, buildTestApp, cookiesOf, databaseConfig, decodeJwt, logIn, signUp, testConfig } from '../test-app.js'
+import { alice, buildTestApp, cookiesOf, databaseConfig, testConfig } from '../test-app.js'
 import { REFRESHES_PER_ADDRESS, REFRESHES_PER_SESSION } from './refresh-limits.js'
 
 describeEachEngine('refresh-routes (bank)', (engine) => {
@@ -11,7 +12,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
   let app: App
   beforeEach(async () => {
     app = await buildTestApp(await freshDatabase())
-    await signUp(app, alice)
+    await register(injectInto(app), alice)
   })
   afterEach(async () => {
     vi.useRealTimers()
@@ -31,21 +32,21 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
 
   describe('POST /api/refresh', () => {
     it('answers a new access token for the same session and renews both cookies', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
+      const { accessToken, cookies } = await logIn(injectInto(app), alice)
       const response = await refresh(withRefreshToken(cookies.refresh_token))
       expect(response.statusCode).toBe(200)
       const renewed = cookiesOf(response)
       expect(renewed.access_token).toBe(response.json().data)
       expect(renewed.refresh_token).toMatch(REFRESH_TOKEN_FORMAT)
       expect(renewed.refresh_token).not.toBe(cookies.refresh_token)
-      const before = decodeJwt(accessToken).claims
-      const after = decodeJwt(response.json().data).claims
+      const before = decodeToken(accessToken).claims
+      const after = decodeToken(response.json().data).claims
       expect(after).toMatchObject({ sub: before.sub, username: 'alice', sid: before.sid })
       expect(after.jti).not.toBe(before.jti)
     })
 
     it('rotates on every use: each new refresh token works once', async () => {
-      let { refresh_token: refreshToken } = (await logIn(app, alice)).cookies
+      let { refresh_token: refreshToken } = (await logIn(injectInto(app), alice)).cookies
       for (let round = 0; round < 3; round++) {
         const response = await refresh(withRefreshToken(refreshToken))
         expect(response.statusCode).toBe(200)
@@ -54,7 +55,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     })
 
     it('revokes the whole session when the predecessor is presented again after the grace window, successor included', async () => {
-      const first = (await logIn(app, alice)).cookies.refresh_token
+      const first = (await logIn(injectInto(app), alice)).cookies.refresh_token
       const second = cookiesOf(await refresh(withRefreshToken(first))).refresh_token
       vi.useFakeTimers({ toFake: ['Date'] })
       vi.setSystemTime(Date.now() + (testConfig.REFRESH_REUSE_GRACE + 1) * 1000)
@@ -66,7 +67,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     })
 
     it('treats any token two or more generations old as reuse, even within the grace window', async () => {
-      const first = (await logIn(app, alice)).cookies.refresh_token
+      const first = (await logIn(injectInto(app), alice)).cookies.refresh_token
       const second = cookiesOf(await refresh(withRefreshToken(first))).refresh_token
       const third = cookiesOf(await refresh(withRefreshToken(second))).refresh_token
       expect((await refresh(withRefreshToken(first))).statusCode).toBe(401)
@@ -74,7 +75,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     })
 
     it('gives 20 parallel refreshes with one token the same successor and fresh access tokens; the session never forks', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
+      const { accessToken, cookies } = await logIn(injectInto(app), alice)
       const responses = await Promise.all(
         Array.from({ length: 20 }, () => refresh(withRefreshToken(cookies.refresh_token))),
       )
@@ -84,9 +85,9 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
       const [successor] = [...successors]
       expect(successor).not.toBe(cookies.refresh_token)
       const accessTokens = responses.map((response) => response.json().data as string)
-      expect(new Set(accessTokens.map((token) => decodeJwt(token).claims.jti)).size).toBe(20)
-      const sid = decodeJwt(accessToken).claims.sid
-      expect(accessTokens.every((token) => decodeJwt(token).claims.sid === sid)).toBe(true)
+      expect(new Set(accessTokens.map((token) => decodeToken(token).claims.jti)).size).toBe(20)
+      const sid = decodeToken(accessToken).claims.sid
+      expect(accessTokens.every((token) => decodeToken(token).claims.sid === sid)).toBe(true)
 
       // Still one live session, and every token handed out works.
       const listed = await app.inject({
@@ -103,7 +104,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     })
 
     it('gives the predecessor, presented again within REFRESH_REUSE_GRACE, the same successor and a new access token', async () => {
-      const first = (await logIn(app, alice)).cookies.refresh_token
+      const first = (await logIn(injectInto(app), alice)).cookies.refresh_token
       const rotated = await refresh(withRefreshToken(first))
       vi.useFakeTimers({ toFake: ['Date'] })
       vi.setSystemTime(Date.now() + (testConfig.REFRESH_REUSE_GRACE - 1) * 1000)
@@ -117,17 +118,17 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     it('has no grace with REFRESH_REUSE_GRACE=0: the predecessor presented again at once revokes the session', async () => {
       await app.close()
       app = await buildTestApp({ ...(await freshDatabase()), REFRESH_REUSE_GRACE: 0 })
-      await signUp(app, alice)
-      const first = (await logIn(app, alice)).cookies.refresh_token
+      await register(injectInto(app), alice)
+      const first = (await logIn(injectInto(app), alice)).cookies.refresh_token
       const second = cookiesOf(await refresh(withRefreshToken(first))).refresh_token
       expect((await refresh(withRefreshToken(first))).statusCode).toBe(401)
       expect((await refresh(withRefreshToken(second))).statusCode).toBe(401)
     })
 
     it('refuses an invented token naming a real session and an old generation, without revoking the session', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
+      const { accessToken, cookies } = await logIn(injectInto(app), alice)
       const current = cookiesOf(await refresh(withRefreshToken(cookies.refresh_token))).refresh_token ?? ''
-      const sid = String(decodeJwt(accessToken).claims.sid)
+      const sid = String(decodeToken(accessToken).claims.sid)
       // Whoever learns a session id (it is in every access token) must not be able to end that session.
       for (const invented of [
         `${sid}.0.${'A'.repeat(43)}.${'A'.repeat(22)}`,
@@ -140,8 +141,8 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     })
 
     it('does not touch other sessions of the same user when one is revoked for reuse', async () => {
-      const stolen = (await logIn(app, alice)).cookies.refresh_token
-      const other = (await logIn(app, alice)).cookies.refresh_token
+      const stolen = (await logIn(injectInto(app), alice)).cookies.refresh_token
+      const other = (await logIn(injectInto(app), alice)).cookies.refresh_token
       await refresh(withRefreshToken(stolen))
       vi.useFakeTimers({ toFake: ['Date'] })
       vi.setSystemTime(Date.now() + (testConfig.REFRESH_REUSE_GRACE + 1) * 1000)
@@ -150,8 +151,8 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     })
 
     it('stops a refresh loop of one session with 429 and Retry-After, and leaves other sessions alone', async () => {
-      let { refresh_token: refreshToken } = (await logIn(app, alice)).cookies
-      const other = (await logIn(app, alice)).cookies
+      let { refresh_token: refreshToken } = (await logIn(injectInto(app), alice)).cookies
+      const other = (await logIn(injectInto(app), alice)).cookies
       let limited: Awaited<ReturnType<typeof refresh>> | undefined
       for (let round = 0; round < REFRESHES_PER_SESSION.max + 5 && !limited; round++) {
         const response = await refresh(withRefreshToken(refreshToken))
@@ -173,8 +174,8 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     })
 
     it('does not let an invented token spend the budget of the session it names', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
-      const sid = String(decodeJwt(accessToken).claims.sid)
+      const { accessToken, cookies } = await logIn(injectInto(app), alice)
+      const sid = String(decodeToken(accessToken).claims.sid)
       for (let round = 0; round < REFRESHES_PER_SESSION.max + 1; round++) {
         await refresh(withRefreshToken(`${sid}.0.${'A'.repeat(43)}.${'A'.repeat(22)}`))
       }
@@ -193,7 +194,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
     })
 
     it('ends a session REFRESH_TOKEN_TTL after login however often it was rotated', async () => {
-      let { refresh_token: refreshToken } = (await logIn(app, alice)).cookies
+      let { refresh_token: refreshToken } = (await logIn(injectInto(app), alice)).cookies
       const loginTime = Date.now()
       vi.useFakeTimers({ toFake: ['Date'] })
       // Rotate every day for the whole lifetime: still no extension.
@@ -209,69 +210,6 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
       }
       vi.setSystemTime(loginTime + testConfig.REFRESH_TOKEN_TTL * 1000 + 1000)
       expect((await refresh(withRefreshToken(refreshToken))).statusCode).toBe(401)
-    })
-  })
-
-  describe('POST /api/logout', () => {
-    it('answers 204, clears both cookies and revokes the session', async () => {
-      const { cookies } = await logIn(app, alice)
-      const response = await app.inject({ method: 'POST', url: '/api/logout', cookies })
-      expect(response.statusCode).toBe(204)
-      expect(response.body).toBe('')
-      for (const name of ['access_token', 'refresh_token']) {
-        const cleared = response.cookies.find((cookie) => cookie.name === name)
-        expect(cleared).toMatchObject({ value: '', path: '/' })
-        expect(cleared?.expires?.getTime()).toBeLessThanOrEqual(Date.now())
-      }
-      expect((await refresh(cookies)).statusCode).toBe(401)
-    })
-
-    it('revokes the session of a Bearer token for clients without a refresh cookie', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
-      const response = await app.inject({
-        method: 'POST',
-        url: '/api/logout',
-        headers: { authorization: `Bearer ${accessToken}` },
-      })
-      expect(response.statusCode).toBe(204)
-      expect((await refresh(cookies)).statusCode).toBe(401)
-    })
-
-    it('answers 204 even without a session: logging out twice is fine', async () => {
-      expect((await app.inject({ method: 'POST', url: '/api/logout' })).statusCode).toBe(204)
-    })
-
-    it('refuses the access token of the logged-out session at once (single logout), with WWW-Authenticate', async () => {
-      const { accessToken, cookies } = await logIn(app, alice)
-      await app.inject({ method: 'POST', url: '/api/logout', cookies })
-      const me = await app.inject({ url: '/api/me', headers: { authorization: `Bearer ${accessToken}` } })
-      expect(me.statusCode).toBe(401)
-      expect(me.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
-    })
-
-    it('refuses a body other than {"everywhere": boolean} with 400', async () => {
-      const { accessToken } = await logIn(app, alice)
-      for (const payload of [{ everywhere: 'yes' }, { everywhere: true, extra: 1 }, []]) {
-        const response = await app.inject({
-          method: 'POST',
-          url: '/api/logout',
-          headers: { authorization: `Bearer ${accessToken}` },
-          payload,
-        })
-        expect(response.statusCode).toBe(400)
-      }
-    })
-
-    it('refuses a cookie-authenticated logout from a foreign Origin with 403', async () => {
-      const { cookies } = await logIn(app, alice)
-      const response = await app.inject({
-        method: 'POST',
-        url: '/api/logout',
-        cookies,
-        headers: { origin: 'https://evil.example' },
-      })
-      expect(response.statusCode).toBe(403)
-      expect((await refresh(cookies)).statusCode).toBe(200)
     })
   })
 })

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorResponse, Ok } from '@sso/shared'
+import { ErrorResponse, NotFoundError, Ok } from '@sso/shared'
 import { Type } from 'typebox'
 import type { SessionsRepository } from './sessions-repository.js'
 
@@ -33,9 +33,8 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
     { schema: { params: SessionParams, response: { 204: Type.Null(), 404: ErrorResponse } } },
     async (request, reply) => {
       // An unknown id, an ended session and another user's look the same: others' session ids cannot be probed.
-      if (!(await sessions.revokeSession(request.params.id, request.user.id))) {
-        return reply.code(404).send({ status: 'error', error: 'No such login session', code: 'SSO_NOT_FOUND' })
-      }
+      if (!(await sessions.revokeSession(request.params.id, request.user.id)))
+        throw new NotFoundError('No such login session')
       // Ending the session this browser is using is a logout: its cookies go too.
       if (request.params.id === request.user.sessionId) reply.clearLoginCookies()
       return reply.code(204).send(null)

@@ -1,10 +1,11 @@
-import { createHmac, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { BACKCHANNEL_LOGOUT_EVENT, createKeyring, deriveKeyId, signLogoutToken } from '@sso/shared'
+import { forgeAccessToken, forgeLogoutToken } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { retirementMigrations } from '../db/migrations/index.js'
-import { alice, bearer, buildTestApp, databaseConfig, signTestToken, TEST_SECRET } from '../test-app.js'
+import { alice, bearer, buildTestApp, databaseConfig, TEST_SECRET } from '../test-app.js'
 
 describeEachEngine('POST /backchannel/logout', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(retirementMigrations))
@@ -31,34 +32,13 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
   const bankLogoutToken = (subject: { sid: string; sub?: string } | { sub: string }) =>
     signLogoutToken(app.jwt, keyring, subject)
 
-  /** A logout token built by hand, to make it wrong in one way at a time. */
-  function forgeLogoutToken(
-    header: Record<string, unknown> = {},
-    claims: Record<string, unknown> = {},
-    secret = TEST_SECRET,
-  ) {
-    const now = Math.floor(Date.now() / 1000)
-    const encode = (part: unknown) => Buffer.from(JSON.stringify(part)).toString('base64url')
-    const signingInput = `${encode({ alg: 'HS256', typ: 'logout+jwt', kid: deriveKeyId(secret), ...header })}.${encode({
-      iss: 'bank',
-      aud: ['retirement'],
-      iat: now,
-      exp: now + 120,
-      jti: randomUUID(),
-      events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
-      sid: randomUUID(),
-      ...claims,
-    })}`
-    return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`
-  }
-
   describe('POST /backchannel/logout', () => {
     it("accepts the bank's logout token (200) and from then on refuses that session's access tokens only", async () => {
       const sid = randomUUID()
-      const revoked = signTestToken(alice, { claims: { sid } })
-      const sameSessionLater = signTestToken(alice, { claims: { sid } })
-      const otherSession = signTestToken(alice)
-      const otherUser = signTestToken(bob)
+      const revoked = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
+      const sameSessionLater = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
+      const otherSession = forgeAccessToken(alice, { secret: TEST_SECRET })
+      const otherUser = forgeAccessToken(bob, { secret: TEST_SECRET })
       expect((await me(revoked)).statusCode).toBe(200)
 
       const response = await postLogout(form(bankLogoutToken({ sid, sub: alice.id })))
@@ -76,22 +56,23 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
 
     it('with sub alone, refuses every token of that user issued at or before the notice, and none after', async () => {
       const now = Math.floor(Date.now() / 1000)
-      const earlier = signTestToken(alice, { claims: { iat: now - 60 } })
-      const sameSecond = signTestToken(alice, { claims: { iat: now } })
-      const bobs = signTestToken(bob, { claims: { iat: now - 60 } })
+      const earlier = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { iat: now - 60 } })
+      const sameSecond = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { iat: now } })
+      const bobs = forgeAccessToken(bob, { secret: TEST_SECRET, claims: { iat: now - 60 } })
       expect(
-        (await postLogout(form(forgeLogoutToken({}, { sid: undefined, sub: alice.id, iat: now })))).statusCode,
+        (await postLogout(form(forgeLogoutToken(TEST_SECRET, { claims: { sid: undefined, sub: alice.id, iat: now } }))))
+          .statusCode,
       ).toBe(200)
       expect((await me(earlier)).statusCode).toBe(401)
       expect((await me(sameSecond)).statusCode).toBe(401)
       expect((await me(bobs)).statusCode).toBe(200)
-      const later = signTestToken(alice, { claims: { iat: now + 1 } })
+      const later = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { iat: now + 1 } })
       expect((await me(later)).statusCode).toBe(200)
     })
 
     it('sends the browser of a revoked session from the plan page to the bank login (303)', async () => {
       const sid = randomUUID()
-      const token = signTestToken(alice, { claims: { sid } })
+      const token = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
       expect((await app.inject({ url: '/', cookies: { access_token: token } })).statusCode).toBe(200)
       await postLogout(form(bankLogoutToken({ sid, sub: alice.id })))
       const page = await app.inject({ url: '/', cookies: { access_token: token } })
@@ -107,17 +88,17 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
       expect(replay.json()).toMatchObject({ status: 'error', code: 'SSO_LOGOUT_TOKEN_INVALID' })
       // Another token with the same jti, even for another session, is a replay too.
       const jti = randomUUID()
-      expect((await postLogout(form(forgeLogoutToken({}, { jti })))).statusCode).toBe(200)
-      expect((await postLogout(form(forgeLogoutToken({}, { jti })))).statusCode).toBe(400)
+      expect((await postLogout(form(forgeLogoutToken(TEST_SECRET, { claims: { jti } })))).statusCode).toBe(200)
+      expect((await postLogout(form(forgeLogoutToken(TEST_SECRET, { claims: { jti } })))).statusCode).toBe(400)
     })
 
     it('refuses a forged logout token (another key) with 400, and revokes nothing', async () => {
       const sid = randomUUID()
-      const token = signTestToken(alice, { claims: { sid } })
+      const token = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
       const otherSecret = 'another-deployment-secret-0123456789-abcdefghij'
       for (const forged of [
-        forgeLogoutToken({ kid: deriveKeyId(TEST_SECRET) }, { sid }, otherSecret),
-        forgeLogoutToken({}, { sid }, otherSecret),
+        forgeLogoutToken(otherSecret, { header: { kid: deriveKeyId(TEST_SECRET) }, claims: { sid } }),
+        forgeLogoutToken(otherSecret, { claims: { sid } }),
       ]) {
         expect((await postLogout(form(forged))).statusCode).toBe(400)
       }
@@ -126,14 +107,17 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
 
     it('refuses wrongly typed tokens with 400: typ JWT, an access token, a logout token without events', async () => {
       const sid = randomUUID()
-      const accessToken = signTestToken(alice, { claims: { sid } })
+      const accessToken = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
       for (const wrong of [
-        forgeLogoutToken({ typ: 'JWT' }, { sid }),
+        forgeLogoutToken(TEST_SECRET, { header: { typ: 'JWT' }, claims: { sid } }),
         accessToken,
-        signTestToken(alice, { claims: { sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, aud: ['retirement'] } }),
-        forgeLogoutToken({}, { sid, events: undefined }),
-        forgeLogoutToken({}, { sid, nonce: 'abc' }),
-        forgeLogoutToken({}, { sid: undefined }),
+        forgeAccessToken(alice, {
+          secret: TEST_SECRET,
+          claims: { sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, aud: ['retirement'] },
+        }),
+        forgeLogoutToken(TEST_SECRET, { claims: { sid, events: undefined } }),
+        forgeLogoutToken(TEST_SECRET, { claims: { sid, nonce: 'abc' } }),
+        forgeLogoutToken(TEST_SECRET, { claims: { sid: undefined } }),
       ]) {
         const response = await postLogout(form(wrong))
         expect(response.statusCode).toBe(400)
@@ -177,7 +161,7 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
       try {
         app = await buildTestApp({ ...database, MAX_ACCESS_TOKEN_TTL: 900 })
         const sid = randomUUID()
-        const token = signTestToken(alice, { claims: { sid } })
+        const token = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
         const logoutToken = bankLogoutToken({ sid })
         expect((await postLogout(form(logoutToken))).statusCode).toBe(200)
         await app.close()
@@ -192,7 +176,7 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
         vi.useFakeTimers({ toFake: ['Date'] })
         vi.setSystemTime(Date.now() + (900 + 31) * 1000)
         app = await buildTestApp({ ...database, MAX_ACCESS_TOKEN_TTL: 900 })
-        const fresh = signTestToken(alice, { claims: { sid } })
+        const fresh = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
         expect((await me(fresh)).statusCode).toBe(200)
       } finally {
         await app.close()

@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
+  FORM_ENCODED_LOGOUT_TOKEN,
   HealthResponse,
   InvalidLogoutTokenError,
   type Keyring,
-  LogoutTokenMediaTypeError,
   MAX_TOKEN_BYTES,
+  UnsupportedMediaTypeError,
   verifyLogoutToken,
 } from '@sso/shared'
 import type { FastifyRequest } from 'fastify'
@@ -17,7 +18,7 @@ const LogoutRequest = Type.Object({ logout_token: Type.String({ minLength: 1, ma
 /** Refused before the body is read: JSON, text or a multipart body is not what the bank sends. */
 async function requireFormEncoded(request: FastifyRequest) {
   const mediaType = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
-  if (mediaType !== 'application/x-www-form-urlencoded') throw new LogoutTokenMediaTypeError()
+  if (mediaType !== 'application/x-www-form-urlencoded') throw new UnsupportedMediaTypeError(FORM_ENCODED_LOGOUT_TOKEN)
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorResponse, Ok, PublicUser } from '@sso/shared'
+import { ErrorResponse, Ok } from '@sso/shared'
 import { Type } from 'typebox'
 import { MAX_CONTRIBUTION_CENTS, type PlansRepository } from './plans-repository.js'
 
@@ -12,11 +12,6 @@ const NewContribution = Type.Object(
 
 /** The JSON API; registered in a scope that requires a valid access token, so `request.user` is always set. */
 export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansRepository }> = async (app, { plans }) => {
-  // Straight from the verified token: retirement has no users table and never asks the bank.
-  app.get('/api/me', { schema: { response: { 200: Ok(PublicUser), 401: ErrorResponse } } }, async (request) => {
-    return { status: 'ok', data: { id: request.user.id, username: request.user.username } } as const
-  })
-
   app.get('/api/plan', { schema: { response: { 200: Ok(Plan), 401: ErrorResponse } } }, async (request) => {
     return { status: 'ok', data: await plans.findPlan(request.user.id) } as const
   })

@@ -1,0 +1,4 @@
+// `@sso/shared/testing`: what tests of both services and e2e share. Never part of the production build
+// (shared/tsconfig.json excludes this folder) nor of an image.
+export * from './accounts.js'
+export * from './tokens.js'
