@@ -18,7 +18,7 @@ import { createLogoutOutbox } from './backchannel/logout-outbox.js'
 import type { BankConfig } from './config.js'
 import type { BankDatabase } from './db/bank-database.js'
 import { bankLegacyVersions, bankMigrations } from './db/migrations/index.js'
-import { SharedAddressStore } from './identity/address-limits.js'
+import { createDatabaseRateLimitStore } from './identity/address-limits.js'
 import { createAuthenticator } from './identity/authenticate.js'
 import { loginRoutes } from './identity/login-routes.js'
 import { createLoginThrottle } from './identity/login-throttle.js'
@@ -44,7 +44,7 @@ const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
 const PASSWORD_WORK_CONCURRENCY = availableParallelism()
 const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
 // Ended sessions' rows are deleted (once their last access token has expired) this often, and grace windows'
-// sealed successors forgotten.
+// sealed successors and passed rate-limit windows forgotten.
 const ENDED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
 
 /** What tests may replace: how logout notices travel (unit tests open no sockets). */
@@ -95,9 +95,11 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     cookies,
   })
   // Only the routes that name a limit (login, sign-up) are limited, and refresh (refresh-limits.ts).
+  // Counted in the database, so every replica spends the same budget.
+  const rateLimits = createDatabaseRateLimitStore(database)
   await app.register(fastifyRateLimit, {
     global: false,
-    store: SharedAddressStore,
+    store: rateLimits.Store,
     errorResponseBuilder: (_request, { ttl }) =>
       withRetryAfter(new TooManyAttemptsError(String(Math.ceil(ttl / 1000))), ttl / 1000),
   })
@@ -120,6 +122,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   })
   const pruneTimer = setInterval(() => {
     sessions.deleteEnded().catch((error: unknown) => app.log.error({ err: error }, 'deleting ended sessions failed'))
+    rateLimits.deletePassed().catch((error: unknown) => app.log.error({ err: error }, 'deleting rate limits failed'))
   }, ENDED_SESSIONS_PRUNE_INTERVAL_MS).unref()
   const logoutDelivery = createLogoutDelivery({
     outbox: logoutOutbox,

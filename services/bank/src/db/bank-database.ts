@@ -41,6 +41,12 @@ export interface LoginThrottleTable {
   lastAttemptAt: number
 }
 
+export interface RateLimitWindowsTable {
+  key: string
+  hits: number
+  windowStartedAt: number
+}
+
 export interface LogoutOutboxTable {
   id: Generated<number>
   url: string
@@ -58,4 +64,5 @@ export interface BankDatabase {
   loginSessions: LoginSessionsTable
   loginThrottle: LoginThrottleTable
   logoutOutbox: LogoutOutboxTable
+  rateLimitWindows: RateLimitWindowsTable
 }

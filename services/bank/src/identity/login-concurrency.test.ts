@@ -1,5 +1,5 @@
-// The per-username login limit across replicas: two banks on one PostgreSQL database, each with its own connection
-// pool, take 50 wrong passwords for one username at once. The counter is incremented (INSERT … ON CONFLICT DO UPDATE
+// The login limits across replicas: two banks on one PostgreSQL database, each with its own connection pool. The
+// per-username one takes 50 wrong passwords for one username at once. The counter is incremented (INSERT … ON CONFLICT DO UPDATE
 // … RETURNING, on the database's clock) before argon2 runs, so at most the limit of them ever reach the password
 // check: each 401 is one argon2 verification, each 429 was refused before it.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -17,8 +17,8 @@ describe.skipIf(inject('postgresUnavailable') !== '')('login counters on Postgre
     const database = await createTestDatabase()
     drop = database.drop
     replicas = [
-      await buildTestApp({ DATABASE_URL: database.databaseUrl }),
-      await buildTestApp({ DATABASE_URL: database.databaseUrl }),
+      await buildTestApp({ DATABASE_URL: database.databaseUrl, TRUST_PROXY: ['127.0.0.1'] }),
+      await buildTestApp({ DATABASE_URL: database.databaseUrl, TRUST_PROXY: ['127.0.0.1'] }),
     ]
     await signUp(replicas[0]!, alice)
   })
@@ -43,6 +43,21 @@ describe.skipIf(inject('postgresUnavailable') !== '')('login counters on Postgre
     // Locked on both replicas, even for the right password.
     for (const app of replicas) {
       expect((await app.inject({ method: 'POST', url: '/api/login', payload: alice })).statusCode).toBe(429)
+    }
+  })
+
+  it('counts one address across both replicas: its 100 login attempts are spent wherever they land', async () => {
+    const address = { 'x-forwarded-for': '203.0.113.77' }
+    const attempt = (app: App) =>
+      // Bad input (400) costs no argon2 work, yet still counts against the address.
+      app.inject({ method: 'POST', url: '/api/login', payload: { username: 'x' }, headers: address })
+    const statuses: number[] = []
+    for (let index = 0; index < 100; index++) statuses.push((await attempt(replicas[index % 2]!)).statusCode)
+    expect(statuses.filter((status) => status === 429)).toEqual([])
+    for (const app of replicas) {
+      const refused = await attempt(app)
+      expect(refused.statusCode).toBe(429)
+      expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0)
     }
   })
 })

@@ -4,6 +4,7 @@ import { loginThrottle } from './002-login-throttle.js'
 import { loginSessions } from './003-login-sessions.js'
 import { logoutOutbox } from './004-logout-outbox.js'
 import { boundedRefreshSessions } from './005-bounded-refresh-sessions.js'
+import { rateLimitWindows } from './006-rate-limit-windows.js'
 
 export { bankLegacyVersions } from './legacy-versions.js'
 
@@ -17,4 +18,5 @@ export const bankMigrations: SchemaMigrations = {
   '003-login-sessions': loginSessions,
   '004-logout-outbox': logoutOutbox,
   '005-bounded-refresh-sessions': boundedRefreshSessions,
+  '006-rate-limit-windows': rateLimitWindows,
 }
