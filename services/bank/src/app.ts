@@ -44,7 +44,7 @@ const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
 const PASSWORD_WORK_CONCURRENCY = availableParallelism()
 const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
 // Ended sessions' rows are deleted (once their last access token has expired) this often, and grace windows'
-// sealed successors and passed rate-limit windows forgotten.
+// sealed successors, passed rate-limit windows and expired login counts forgotten.
 const ENDED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
 
 /** What tests may replace: how logout notices travel (unit tests open no sockets). */
@@ -109,11 +109,8 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   const passwords = createPasswordHasher(
     createWorkLimiter({ concurrency: PASSWORD_WORK_CONCURRENCY, maxQueued: PASSWORD_WORK_MAX_QUEUED }),
   )
-  const authenticate = createAuthenticator({
-    users,
-    passwords,
-    throttle: createLoginThrottle(database, LOGIN_FAILURE_LIMITS),
-  })
+  const throttle = createLoginThrottle(database, LOGIN_FAILURE_LIMITS)
+  const authenticate = createAuthenticator({ users, passwords, throttle })
   const register = createRegistration({ db, users, accounts, passwords })
   const loginSessions = createLoginSessions({
     sessions,
@@ -123,6 +120,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   const pruneTimer = setInterval(() => {
     sessions.deleteEnded().catch((error: unknown) => app.log.error({ err: error }, 'deleting ended sessions failed'))
     rateLimits.deletePassed().catch((error: unknown) => app.log.error({ err: error }, 'deleting rate limits failed'))
+    throttle.deleteExpired().catch((error: unknown) => app.log.error({ err: error }, 'deleting login counts failed'))
   }, ENDED_SESSIONS_PRUNE_INTERVAL_MS).unref()
   const logoutDelivery = createLogoutDelivery({
     outbox: logoutOutbox,

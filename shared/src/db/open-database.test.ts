@@ -108,6 +108,19 @@ describeEachEngine('openDatabase', (engine) => {
     expect(tables.map((table) => table.name)).not.toContain('things')
   })
 
+  it('answers a repeated query with the current schema and data (SQLite reuses its prepared statements)', async () => {
+    const { db } = await open({ ...(await engine.createDatabase()), migrations })
+    const all = () => sql<Record<string, unknown>>`select * from children`.execute(db).then((result) => result.rows)
+    expect(await all()).toEqual([])
+    await sql`alter table children add column note text`.execute(db)
+    await db
+      .insertInto('things')
+      .values({ label: null, hash: Buffer.from([1]), atMs: 1 })
+      .execute()
+    await db.insertInto('children').values({ thingId: 1 }).execute()
+    expect(await all()).toEqual([{ thingId: 1, note: null }])
+  })
+
   it("reads the database's clock in milliseconds since the epoch", async () => {
     const { db, engine: name } = await open({ ...(await engine.createDatabase()), migrations })
     const before = Date.now()
