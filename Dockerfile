@@ -48,17 +48,18 @@ ENV PORT=3001
 
 FROM ${SERVICE}-runtime AS runtime
 ARG SERVICE
-ENV NODE_ENV=production HOST=0.0.0.0 DATABASE_PATH=/data/${SERVICE}.sqlite
+# No DATABASE_PATH here: DATABASE_URL (PostgreSQL) and DATABASE_PATH together are refused, so the image must not set
+# one behind the operator's back. The default, data/<service>.sqlite in the service's folder (the working directory,
+# below), is /data through the link below.
+ENV NODE_ENV=production HOST=0.0.0.0
 WORKDIR /app
 # node_modules links @sso/shared to ../../shared, so the shared package sits at the same place as in the repo.
 COPY --from=production-dependencies /app ./
 COPY --from=build /app/shared/dist shared/dist
 COPY --from=build /app/services/${SERVICE}/dist services/${SERVICE}/dist
-# Migrations are read at run time, relative to dist.
-COPY services/${SERVICE}/migrations services/${SERVICE}/migrations
 # The code stays owned by root and read-only to the service; only the database directory is writable.
 # A new named volume mounted on /data starts as a copy of this directory, ownership included.
-RUN mkdir /data && chown node:node /data
+RUN mkdir /data && chown node:node /data && ln -s /data /app/services/${SERVICE}/data
 USER node
 EXPOSE ${PORT}
 # Slim images have no curl; node's fetch does the same job.

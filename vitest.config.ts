@@ -33,6 +33,22 @@ export default defineConfig({
         // Real processes (the built dist/server.js), Chromium, docker-compose: run after `tsc --build`.
         test: { name: 'e2e', include: ['e2e/**/*.test.ts'] },
       },
+      {
+        extends: true,
+        // The cross-service flows once more, with both services on PostgreSQL (a database each).
+        test: {
+          name: 'e2e-postgres',
+          include: [
+            'e2e/sso.test.ts',
+            'e2e/single-logout.test.ts',
+            'e2e/refresh-grace.test.ts',
+            'e2e/security/**/*.test.ts',
+          ],
+          // Not about the database: npm audit and the lockfile.
+          exclude: ['e2e/security/dependencies.test.ts'],
+          env: { E2E_DATABASE: 'postgres' },
+        },
+      },
     ],
   },
 })

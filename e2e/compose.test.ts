@@ -406,14 +406,14 @@ describe.each(serviceNames)('the %s container', (name) => {
     expect(rootManifest.allowScripts).toMatchObject({ argon2: true, 'better-sqlite3': true })
   })
 
-  it('runs as a non-root user, on the current LTS slim image, with its migrations', () => {
+  it('runs as a non-root user, on the current LTS slim image, its migrations compiled into dist', () => {
     expect(stage.from).toBe(`node:${pinnedNodeMajor}-slim`)
     const user = lastInstruction(stage, 'USER')
     expect(user, 'the runtime stage sets no USER').toBeDefined()
     expect(user).not.toMatch(/^(root|0)(:|$)/)
     const copies = stage.instructions.filter((instruction) => instruction.keyword === 'COPY')
     expect(copies.map((copy) => copy.argument)).toContainEqual(
-      expect.stringMatching(new RegExp(`services/${name}/migrations\\s+services/${name}/migrations$`)),
+      expect.stringMatching(new RegExp(`/app/services/${name}/dist\\s+services/${name}/dist$`)),
     )
   })
 
@@ -421,8 +421,15 @@ describe.each(serviceNames)('the %s container', (name) => {
     const environment = imageEnvironment(stage)
     expect(environment.PORT).toBe(environmentOf(name).PORT)
     expect(lastInstruction(stage, 'EXPOSE')?.replace(/\$\{PORT\}/, environment.PORT ?? '')).toBe(environment.PORT)
-    expect(environment.DATABASE_PATH).toBe(`/data/${name}.sqlite`)
-    expect(stage.instructions).toContainEqual({ keyword: 'RUN', argument: 'mkdir /data && chown node:node /data' })
+    // Not set by the image (DATABASE_URL beside it would be refused): the default data/<service>.sqlite, in the
+    // working directory, is /data through a link.
+    expect(environment.DATABASE_PATH).toBeUndefined()
+    const workdir = lastInstruction(stage, 'WORKDIR')
+    expect(workdir).toBe(`/app/services/${name}`)
+    expect(stage.instructions.filter((instruction) => instruction.keyword === 'RUN')).toContainEqual({
+      keyword: 'RUN',
+      argument: `mkdir /data && chown node:node /data && ln -s /data ${workdir}/data`,
+    })
   })
 
   const composeHealthCheck = () => healthCommandArgv(service(name).healthcheck?.test ?? [])

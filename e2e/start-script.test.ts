@@ -4,8 +4,10 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { describe, expect, inject, it } from 'vitest'
 import { E2E_SECRET, findFreePorts } from './support/start-services.js'
+import { createTestDatabase } from './support/test-databases.js'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 const startScript = join(repoRoot, 'scripts', 'start.mjs')
@@ -58,6 +60,54 @@ describe('scripts/start.mjs', () => {
     expect(await exited).toBe(2)
     expect(lines).toEqual(['usage: node scripts/start.mjs [--watch]'])
   })
+
+  it('refuses DATABASE_URL, which would give both services one database, naming the variables to use', async () => {
+    const { exited, lines } = runStartScript([], { DATABASE_URL: 'postgres://sso:pw@127.0.0.1/sso' })
+    expect(await exited).toBe(1)
+    expect(lines).toEqual([
+      '[start] DATABASE_URL would give both services one database: set BANK_DATABASE_URL and RETIREMENT_DATABASE_URL.',
+    ])
+  })
+
+  it.skipIf(inject('postgresUnavailable') !== '')(
+    'runs each service on its own PostgreSQL database from BANK_DATABASE_URL and RETIREMENT_DATABASE_URL',
+    async () => {
+      const [bankPort = 0, retirementPort = 0] = await findFreePorts(2)
+      const databases = [await createTestDatabase(), await createTestDatabase()] as const
+      const run = runStartScript([], {
+        BANK_PORT: String(bankPort),
+        RETIREMENT_PORT: String(retirementPort),
+        BANK_DATABASE_URL: databases[0].databaseUrl,
+        RETIREMENT_DATABASE_URL: databases[1].databaseUrl,
+      })
+      try {
+        await run.printed(/both services are up/)
+        const body = JSON.stringify({ username: `pg_${bankPort}`, password: 'correct horse battery staple' })
+        const registered = await fetch(`http://127.0.0.1:${bankPort}/api/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        })
+        expect(registered.status).toBe(201)
+        for (const [index, table] of [
+          [0, 'users'],
+          [1, 'plans'],
+        ] as const) {
+          const client = new pg.Client({ connectionString: databases[index].databaseUrl })
+          await client.connect()
+          try {
+            const { rows } = await client.query(`select count(*)::int as n from ${table}`)
+            expect(rows[0].n).toBe(table === 'users' ? 1 : 0)
+          } finally {
+            await client.end()
+          }
+        }
+      } finally {
+        expect(await stopWith(run.child, run.exited), run.lines.join('\n')).toBe(0)
+        await Promise.all(databases.map((database) => database.drop()))
+      }
+    },
+  )
 
   it.each([
     ['npm start', []],

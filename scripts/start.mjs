@@ -20,7 +20,7 @@ if ((mode !== undefined && mode !== '--watch') || extra.length > 0) {
 const watch = mode === '--watch'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
-// Services resolve data/ and their migrations relative to the working directory, so always run from the root.
+// Services resolve data/ relative to the working directory, so always run from the root.
 process.chdir(repoRoot)
 
 const secretPath = join('data', 'jwt-secret')
@@ -106,6 +106,21 @@ function resolveSecretEnv() {
   return { JWT_SECRET_FILE: secretPath }
 }
 
+/**
+ * BANK_DATABASE_URL / RETIREMENT_DATABASE_URL: PostgreSQL, a database of its own for each service (retirement never
+ * reads the bank's). A plain DATABASE_URL would hand both services the same one, so it is refused here.
+ */
+function readDatabaseUrls() {
+  if (process.env.DATABASE_URL) {
+    fail('DATABASE_URL would give both services one database: set BANK_DATABASE_URL and RETIREMENT_DATABASE_URL.')
+  }
+  return {
+    bank: process.env.BANK_DATABASE_URL || undefined,
+    retirement: process.env.RETIREMENT_DATABASE_URL || undefined,
+  }
+}
+
+const databaseUrls = readDatabaseUrls()
 const bankPort = readPort('BANK_PORT', 3000)
 const retirementPort = readPort('RETIREMENT_PORT', 3001)
 if (bankPort === retirementPort) fail('BANK_PORT and RETIREMENT_PORT must differ.')
@@ -148,7 +163,11 @@ function startService(service) {
   // two services share it.
   const args = watch ? ['--watch', '--watch-preserve-output', server] : [server]
   const child = spawn(process.execPath, args, {
-    env: { ...sharedEnv, PORT: String(service.port) },
+    env: {
+      ...sharedEnv,
+      PORT: String(service.port),
+      ...(databaseUrls[service.name] ? { DATABASE_URL: databaseUrls[service.name] } : {}),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Own process group: Ctrl-C reaches only us, and we forward it once. The services treat a second signal
     // as "exit now", which would skip their graceful shutdown.

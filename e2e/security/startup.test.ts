@@ -4,7 +4,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type EnvOverrides, Services } from '../support/start-services.js'
+import { type EnvOverrides, findFreePorts, Services } from '../support/start-services.js'
 
 let services: Services
 beforeAll(async () => {
@@ -38,6 +38,46 @@ const refusals: Array<[string, EnvOverrides, string]> = [
     'JWT_SECRET_FILE',
   ],
 ]
+
+describe.each(['bank', 'retirement'] as const)('%s with a bad database setting', (name) => {
+  const password = 'Db-Pa55word-never-printed'
+
+  it.each([
+    ['a malformed DATABASE_URL', { DATABASE_URL: `${password}@db.internal/bank`, DATABASE_PATH: undefined }],
+    [
+      'a DATABASE_URL of another engine',
+      { DATABASE_URL: `mysql://bank:${password}@db.internal/bank`, DATABASE_PATH: undefined },
+    ],
+    [
+      'DATABASE_URL together with DATABASE_PATH',
+      { DATABASE_URL: `postgres://bank:${password}@127.0.0.1:5432/bank`, DATABASE_PATH: '/tmp/bank.sqlite' },
+    ],
+  ])('refuses to start with %s: one stderr line naming DATABASE_URL, never its password', async (_case, overrides) => {
+    const { exitCode, stdout, stderr } = await services.runExpectingExit(name, overrides)
+    expect(exitCode).not.toBe(0)
+    expect(exitCode).not.toBeNull()
+    expect(stderr.trim().split('\n'), stderr).toHaveLength(1)
+    expect(stderr).toMatch(/^Configuration error: DATABASE_URL: /)
+    expect(`${stdout}${stderr}`).not.toContain(password)
+    expect(stdout).not.toMatch(/Server listening/)
+  })
+
+  it('stops at start when DATABASE_URL names a server that does not answer: one line, no password', async () => {
+    const [port] = await findFreePorts(1) // nothing listens there
+    const { exitCode, stdout, stderr } = await services.runExpectingExit(name, {
+      DATABASE_URL: `postgres://${name}:${password}@127.0.0.1:${port}/${name}`,
+      DATABASE_PATH: undefined,
+    })
+    expect(exitCode).not.toBe(0)
+    expect(exitCode).not.toBeNull()
+    expect(stderr.trim().split('\n'), stderr).toHaveLength(1)
+    expect(stderr.trim()).toBe(
+      `Cannot start: DATABASE_URL: cannot connect to postgres://${name}:***@127.0.0.1:${port}/${name}: connect ECONNREFUSED 127.0.0.1:${port}`,
+    )
+    expect(`${stdout}${stderr}`).not.toContain(password)
+    expect(stdout).not.toMatch(/Server listening/)
+  })
+})
 
 describe.each(['bank', 'retirement'] as const)('%s in production', (name) => {
   it.each(refusals)('refuses to start with %s, naming the variable', async (_case, overrides, variable) => {

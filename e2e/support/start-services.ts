@@ -1,5 +1,6 @@
 // Starts the built services as real processes, exactly as their containers do (`node services/*/dist/server.js`,
-// configured by environment only), on free ports with throwaway SQLite files. `npm test` builds first; this file
+// configured by environment only), on free ports with throwaway SQLite files, or throwaway PostgreSQL databases (one
+// per service) when E2E_DATABASE=postgres (the `e2e-postgres` vitest project). `npm test` builds first; this file
 // never builds anything.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -7,6 +8,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type CreatedDatabase, createDatabaseIn } from './postgres-databases.js'
 
 export type ServiceName = 'bank' | 'retirement'
 /** Environment overrides; `undefined` removes a variable the harness would otherwise set (e.g. JWT_SECRET). */
@@ -135,6 +137,10 @@ export class ServiceProcess {
 }
 
 export interface StartOptions {
+  /** Where both services keep their state; default: E2E_DATABASE, else SQLite. */
+  database?: 'sqlite' | 'postgres'
+  /** PostgreSQL: a superuser URL of the server to make their databases in; default: the test run's server. */
+  postgresAdminUrl?: string
   /** Overrides for both services. */
   env?: EnvOverrides
   bankEnv?: EnvOverrides
@@ -144,12 +150,26 @@ export interface StartOptions {
 /** The two services, their shared temp folder and ports, started once per test file. */
 export class Services {
   private readonly processes = new Map<ServiceName, ServiceProcess>()
+  /** PostgreSQL: each service's own database, as its DATABASE_URL; dropped by stopAll. */
+  private readonly databases = new Map<ServiceName, CreatedDatabase>()
 
   private constructor(
     readonly dataDir: string,
     private readonly ports: Record<ServiceName, number>,
     private options: StartOptions,
   ) {}
+
+  /** Which engine the services run on. */
+  get database(): 'sqlite' | 'postgres' {
+    return this.options.database ?? (process.env.E2E_DATABASE === 'postgres' ? 'postgres' : 'sqlite')
+  }
+
+  /** PostgreSQL only: the service's DATABASE_URL, for a test that checks what the database holds. */
+  databaseUrlOf(name: ServiceName): string {
+    const database = this.databases.get(name)
+    if (!database) throw new Error(`${name} does not run on PostgreSQL`)
+    return database.databaseUrl
+  }
 
   /** Starts both services and waits until both are healthy. */
   static async start(options: StartOptions = {}): Promise<Services> {
@@ -158,6 +178,13 @@ export class Services {
     const ports = { bank: bankPort, retirement: retirementPort }
     const services = new Services(dataDir, ports, options)
     try {
+      if (services.database === 'postgres') {
+        // Imported here, not at the top: it needs vitest, and the bench (a plain Node process) passes its own server.
+        const adminUrl = options.postgresAdminUrl ?? (await import('./test-databases.js')).requirePostgres()
+        for (const name of ['bank', 'retirement'] as const) {
+          services.databases.set(name, await createDatabaseIn(adminUrl))
+        }
+      }
       await Promise.all([services.launch('bank'), services.launch('retirement')])
     } catch (error) {
       await services.stopAll()
@@ -197,7 +224,9 @@ export class Services {
       HOST: '127.0.0.1',
       PORT: String(this.ports[name]),
       JWT_SECRET: E2E_SECRET,
-      DATABASE_PATH: join(this.dataDir, `${name}.sqlite`),
+      ...(this.databases.has(name)
+        ? { DATABASE_URL: this.databases.get(name)?.databaseUrl }
+        : { DATABASE_PATH: join(this.dataDir, `${name}.sqlite`) }),
       BANK_PUBLIC_URL: this.bankUrl,
       RETIREMENT_PUBLIC_URL: this.retirementUrl,
       LOG_LEVEL: 'info',
@@ -260,7 +289,7 @@ export class Services {
 
   /** Replaces the overrides both services start with from now on, and restarts both. */
   async restartAll(options: StartOptions): Promise<void> {
-    this.options = options
+    this.options = { ...options, database: this.database }
     await Promise.all([this.restart('bank'), this.restart('retirement')])
   }
 
@@ -281,6 +310,8 @@ export class Services {
       (['bank', 'retirement'] as const).map(async (name) => [name, await this.processes.get(name)?.stop()] as const),
     )
     rmSync(this.dataDir, { recursive: true, force: true })
+    await Promise.all([...this.databases.values()].map((database) => database.drop()))
+    this.databases.clear()
     return Object.fromEntries(codes) as Record<ServiceName, number | null | undefined>
   }
 

@@ -10,6 +10,8 @@ import { findFreePort } from './start-services.js'
 /** A running throwaway server: `adminUrl` connects as its superuser to the `postgres` database. */
 export interface ThrowawayPostgres {
   adminUrl: string
+  /** The cluster's folder (its postmaster.pid names the server's process, for the bench's CPU accounting). */
+  dataDir: string
   stop(): Promise<void>
 }
 
@@ -53,6 +55,7 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   }
   return {
     adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    dataDir: databaseDir,
     async stop() {
       await server.stop()
       rmSync(databaseDir, { recursive: true, force: true })

@@ -115,8 +115,11 @@ export interface AccessTokenVerification {
   jwt: JWT
   keyring: Keyring
   cache: VerifiedTokenCache
-  /** Single logout: a verified token whose session has ended is refused like any invalid token. */
-  isRevoked?: ((user: SignedInUser) => boolean) | undefined
+  /**
+   * Single logout: a verified token whose session has ended is refused like any invalid token. Retirement answers
+   * from memory (no I/O); the bank asks its own database, hence the promise.
+   */
+  isRevoked?: ((user: SignedInUser) => boolean | Promise<boolean>) | undefined
 }
 
 /**
@@ -124,13 +127,16 @@ export interface AccessTokenVerification {
  * has it) header, key, signature and claims, then revocation. Throws {@link OversizedTokenError} or
  * {@link InvalidTokenError}; never says which check failed.
  */
-export function verifyAccessToken(token: string, { jwt, keyring, cache, isRevoked }: AccessTokenVerification) {
+export async function verifyAccessToken(
+  token: string,
+  { jwt, keyring, cache, isRevoked }: AccessTokenVerification,
+): Promise<SignedInUser> {
   if (token.length > MAX_TOKEN_BYTES) throw new OversizedTokenError()
   // Before the cache, which keys by the string: one token must never count as several.
   if (!isCanonicalCompactJws(token)) throw new InvalidTokenError()
   const user = cache.find(token) ?? cache.remember(token, verifyUncachedToken(token, jwt, keyring))
   // Revocation can happen at any moment, so it is checked on every request, cached token or not.
-  if (isRevoked?.(user)) throw new InvalidTokenError()
+  if (await isRevoked?.(user)) throw new InvalidTokenError()
   return user
 }
 

@@ -33,9 +33,9 @@ export interface AuthPluginOptions {
   issuing?: { accessTokenTtlSeconds: number }
   /**
    * Single logout: a verified token whose session has ended is refused like any invalid token. Called on every
-   * authenticated request, so it must answer from memory (no I/O) and synchronously.
+   * authenticated request: retirement answers from memory (no I/O); the bank asks its own database.
    */
-  isRevoked?: (user: SignedInUser) => boolean
+  isRevoked?: (user: SignedInUser) => boolean | Promise<boolean>
 }
 
 declare module '@fastify/jwt' {
@@ -87,20 +87,20 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   const verification = { jwt: app.jwt, keyring, cache: createVerifiedTokenCache(), isRevoked }
   const refreshCookieName = refreshTokenCookieName(cookies)
 
-  function verifyRequestToken(request: FastifyRequest): SignedInUser {
+  async function verifyRequestToken(request: FastifyRequest): Promise<SignedInUser> {
     const token = extractAccessToken(request)
     if (!token) throw new MissingTokenError()
-    const user = verifyAccessToken(token, verification)
+    const user = await verifyAccessToken(token, verification)
     request.user = user
     return user
   }
 
   app.decorate('requireSession', async (request: FastifyRequest) => {
-    verifyRequestToken(request)
+    await verifyRequestToken(request)
   })
   app.decorate('findSignedInUser', async (request: FastifyRequest) => {
     try {
-      return verifyRequestToken(request)
+      return await verifyRequestToken(request)
     } catch {
       return null
     }

@@ -122,6 +122,35 @@ describe('loadConfig', () => {
   })
 })
 
+describe('loadConfig: DATABASE_URL', () => {
+  const password = 'Db-Pa55word-never-shown'
+
+  it('takes a postgres:// URL, and keeps the SQLite default unused beside it', () => {
+    const databaseUrl = `postgres://bank:${password}@db.internal:5432/bank`
+    expect(production({ DATABASE_URL: databaseUrl })).toMatchObject({ DATABASE_URL: databaseUrl })
+    expect(production().DATABASE_URL).toBeUndefined()
+  })
+
+  it.each([
+    ['malformed', `bank:${password}@db/bank`, /^DATABASE_URL: must start with postgres:\/\/ or postgresql:\/\//],
+    ['another engine', `mysql://bank:${password}@db/bank`, /^DATABASE_URL: must start with postgres/],
+    ['without a database', `postgres://bank:${password}@db/`, /^DATABASE_URL: names no database/],
+  ])('refuses a %s DATABASE_URL, naming the variable and never the password', (_case, databaseUrl, message) => {
+    const error = failureOf(() => production({ DATABASE_URL: databaseUrl }))
+    expect(error.variable).toBe('DATABASE_URL')
+    expect(error.message).toMatch(message)
+    expect(error.message).not.toContain(password)
+  })
+
+  it('refuses DATABASE_URL with DATABASE_PATH: which one was meant?', () => {
+    const error = failureOf(() =>
+      production({ DATABASE_URL: `postgres://bank:${password}@db/bank`, DATABASE_PATH: '/data/bank.sqlite' }),
+    )
+    expect(error.message).toMatch(/^DATABASE_URL: cannot be set together with DATABASE_PATH/)
+    expect(error.message).not.toContain(password)
+  })
+})
+
 describe('describeConfigRisks', () => {
   it('warns about non-Secure cookies in production only', () => {
     expect(describeConfigRisks(production({ COOKIE_SECURE: 'false' }))).toEqual([

@@ -4,6 +4,7 @@ import { isIP } from 'node:net'
 import { dirname } from 'node:path'
 import { type Static, type TObject, Type } from 'typebox'
 import { Value } from 'typebox/value'
+import { chooseDatabase, DatabaseSettingError } from './db/database-url.js'
 import { ConfigError } from './errors.js'
 
 /**
@@ -33,6 +34,8 @@ export const CommonConfig = Type.Object({
   JWT_SECRET: Type.String(),
   JWT_PREVIOUS_SECRETS: Type.Array(Type.String(), { default: [] }),
   DATABASE_PATH: Type.String({ minLength: 1 }),
+  /** `postgres://…`: keep everything in PostgreSQL instead of the SQLite file. */
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   BANK_PUBLIC_URL: Type.String({ minLength: 1, default: 'http://localhost:3000' }),
   RETIREMENT_PUBLIC_URL: Type.String({ minLength: 1, default: 'http://localhost:3001' }),
   COOKIE_DOMAIN: Type.Optional(Type.String({ minLength: 1 })),
@@ -138,7 +141,29 @@ export function loadConfig<Schema extends TObject>(schema: Schema, env: NodeJS.P
   if (typeof raw.COOKIE_DOMAIN === 'string' && !/^[a-z0-9.-]+$/i.test(raw.COOKIE_DOMAIN)) {
     throw new ConfigError('COOKIE_DOMAIN', 'must be a bare domain such as example.com')
   }
+  // From `env`: DATABASE_PATH has a default by now, and only one the operator set conflicts.
+  if ('DATABASE_URL' in properties && env.DATABASE_URL)
+    checkDatabaseChoice(env.DATABASE_URL, env.DATABASE_PATH || undefined)
   return raw as Static<Schema>
+}
+
+/**
+ * DATABASE_URL picks PostgreSQL; DATABASE_PATH (which has a default, so only when set explicitly) picks SQLite, and
+ * both at once is a mistake (which one was meant?). Messages name the variable, never the URL or its password.
+ */
+function checkDatabaseChoice(databaseUrl: string, databasePath: unknown) {
+  if (databasePath !== undefined) {
+    throw new ConfigError(
+      'DATABASE_URL',
+      'cannot be set together with DATABASE_PATH; set DATABASE_URL for PostgreSQL or DATABASE_PATH for SQLite',
+    )
+  }
+  try {
+    chooseDatabase({ databaseUrl })
+  } catch (error) {
+    if (!(error instanceof DatabaseSettingError)) throw error
+    throw new ConfigError('DATABASE_URL', error.message.replace(/^DATABASE_URL:?\s*/, ''))
+  }
 }
 
 /** What the operator should hear about at start: settings that are allowed but weaken the deployment. */
@@ -247,6 +272,20 @@ export function loadConfigOrExit<T>(load: () => T): T {
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     process.stderr.write(`Configuration error: ${error.message}\n`)
+    process.exit(1)
+  }
+}
+
+/**
+ * Builds the app and turns a database that cannot be reached (a {@link DatabaseSettingError}, which names
+ * DATABASE_URL and never its password) into one stderr line and a non-zero exit, like a bad setting.
+ */
+export async function buildAppOrExit<T>(build: () => Promise<T>): Promise<T> {
+  try {
+    return await build()
+  } catch (error) {
+    if (!(error instanceof DatabaseSettingError)) throw error
+    process.stderr.write(`Cannot start: ${error.message}\n`)
     process.exit(1)
   }
 }

@@ -1,15 +1,12 @@
 import { connect, type Socket } from 'node:net'
-import Database from 'better-sqlite3'
 import { Type } from 'typebox'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { addHealthCheck, BODY_LIMIT_BYTES, createServiceApp, REQUEST_TIMEOUT_MS } from './service-app.js'
 
 let app: ReturnType<typeof createServiceApp>
-let db: Database.Database
 beforeEach(async () => {
   app = createServiceApp({ LOG_LEVEL: 'silent', TRUST_PROXY: [] })
-  db = new Database(':memory:')
-  addHealthCheck(app, db)
+  addHealthCheck(app)
   app.post(
     '/api/amount',
     { schema: { body: Type.Object({ cents: Type.Integer() }, { additionalProperties: false }) } },
@@ -21,7 +18,6 @@ beforeEach(async () => {
 })
 afterEach(async () => {
   await app.close()
-  if (db.open) db.close()
 })
 
 describe('createServiceApp', () => {
@@ -115,10 +111,10 @@ describe('createServiceApp', () => {
     expect(malformed.body).not.toContain('eyJsecret')
   })
 
-  it('reports healthy while the database answers, and fails once it is gone', async () => {
-    expect((await app.inject({ url: '/healthz' })).json()).toEqual({ status: 'ok' })
-    db.close()
-    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(500)
+  it('answers /healthz as a liveness check, asking no database (readiness is another question)', async () => {
+    const response = await app.inject({ url: '/healthz' })
+    expect(response.statusCode).toBe(200)
+    expect(response.json()).toEqual({ status: 'ok' })
   })
 })
 

@@ -1,24 +1,25 @@
 import { availableParallelism } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import fastifyRateLimit from '@fastify/rate-limit'
 import {
   addHealthCheck,
   apiDocs,
   createKeyring,
   createServiceApp,
-  openDatabase,
   signLogoutToken,
   ssoAuth,
   TooManyAttemptsError,
   webSecurity,
   withRetryAfter,
 } from '@sso/shared'
+import { openDatabase } from '@sso/shared/db'
 import { createAccountsRepository } from './accounts/accounts-repository.js'
 import { accountsRoutes } from './accounts/accounts-routes.js'
 import { createLogoutDelivery, type PostLogoutToken } from './backchannel/logout-delivery.js'
 import { createLogoutOutbox } from './backchannel/logout-outbox.js'
 import type { BankConfig } from './config.js'
-import { SharedAddressStore } from './identity/address-limits.js'
+import type { BankDatabase } from './db/bank-database.js'
+import { bankLegacyVersions, bankMigrations } from './db/migrations/index.js'
+import { createDatabaseRateLimitStore } from './identity/address-limits.js'
 import { createAuthenticator } from './identity/authenticate.js'
 import { loginRoutes } from './identity/login-routes.js'
 import { createLoginThrottle } from './identity/login-throttle.js'
@@ -37,8 +38,6 @@ import { createRefreshTokens } from './sessions/refresh-token.js'
 import { createSessionsRepository } from './sessions/sessions-repository.js'
 import { sessionsRoutes } from './sessions/sessions-routes.js'
 
-// Resolved from this file, so it works from src/ (tests) and dist/ (the built server) alike.
-const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url))
 // The contract's login limit: at most 10 consecutive failures per username within 15 minutes.
 const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
 // argon2 runs on libuv's thread pool; more hashes at once than cores only adds memory and latency. Beyond the
@@ -46,7 +45,7 @@ const LOGIN_FAILURE_LIMITS = { maxFailures: 10, windowMs: 15 * 60_000 }
 const PASSWORD_WORK_CONCURRENCY = availableParallelism()
 const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
 // Ended sessions' rows are deleted (once their last access token has expired) this often, and grace windows'
-// sealed successors forgotten.
+// sealed successors, passed rate-limit windows and expired login counts forgotten.
 const ENDED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
 
 const BANK_API_DESCRIPTION =
@@ -64,7 +63,16 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   const app = createServiceApp(config)
   await app.register(apiDocs, { title: 'bank-sso: bank', description: BANK_API_DESCRIPTION })
 
-  const db = openDatabase(config.DATABASE_PATH, MIGRATIONS_DIR)
+  const database = await openDatabase<BankDatabase>({
+    ...(config.DATABASE_URL === undefined
+      ? { databasePath: config.DATABASE_PATH }
+      : { databaseUrl: config.DATABASE_URL }),
+    migrations: bankMigrations,
+    legacyVersions: bankLegacyVersions,
+    applicationName: 'bank',
+    onIdleConnectionError: (error) => app.log.warn({ err: error }, 'an idle database connection failed'),
+  })
+  const { db } = database
   // Single logout: every revocation queues a notice per back-channel URL, in its own transaction.
   const logoutOutbox = createLogoutOutbox(db, {
     urls: config.BACKCHANNEL_LOGOUT_URLS,
@@ -94,9 +102,11 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     cookies,
   })
   // Only the routes that name a limit (login, sign-up) are limited, and refresh (refresh-limits.ts).
+  // Counted in the database, so every replica spends the same budget.
+  const rateLimits = createDatabaseRateLimitStore(database)
   await app.register(fastifyRateLimit, {
     global: false,
-    store: SharedAddressStore,
+    store: rateLimits.Store,
     errorResponseBuilder: (_request, { ttl }) =>
       withRetryAfter(new TooManyAttemptsError(String(Math.ceil(ttl / 1000))), ttl / 1000),
   })
@@ -106,18 +116,19 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   const passwords = createPasswordHasher(
     createWorkLimiter({ concurrency: PASSWORD_WORK_CONCURRENCY, maxQueued: PASSWORD_WORK_MAX_QUEUED }),
   )
-  const authenticate = createAuthenticator({
-    users,
-    passwords,
-    throttle: createLoginThrottle(db, LOGIN_FAILURE_LIMITS),
-  })
+  const throttle = createLoginThrottle(database, LOGIN_FAILURE_LIMITS)
+  const authenticate = createAuthenticator({ users, passwords, throttle })
   const register = createRegistration({ db, users, accounts, passwords })
   const loginSessions = createLoginSessions({
     sessions,
     users,
     spendRefreshBudget: createRefreshBudget(app, { findIssuedSession: sessions.findIssuedSession }),
   })
-  const pruneTimer = setInterval(() => sessions.deleteEnded(), ENDED_SESSIONS_PRUNE_INTERVAL_MS).unref()
+  const pruneTimer = setInterval(() => {
+    sessions.deleteEnded().catch((error: unknown) => app.log.error({ err: error }, 'deleting ended sessions failed'))
+    rateLimits.deletePassed().catch((error: unknown) => app.log.error({ err: error }, 'deleting rate limits failed'))
+    throttle.deleteExpired().catch((error: unknown) => app.log.error({ err: error }, 'deleting login counts failed'))
+  }, ENDED_SESSIONS_PRUNE_INTERVAL_MS).unref()
   const logoutDelivery = createLogoutDelivery({
     outbox: logoutOutbox,
     signLogoutToken: (subject) => signLogoutToken(app.jwt, keyring, subject),
@@ -128,10 +139,10 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   app.addHook('onClose', async () => {
     clearInterval(pruneTimer)
     await logoutDelivery.stop()
-    db.close()
+    await db.destroy()
   })
 
-  addHealthCheck(app, db)
+  addHealthCheck(app)
   await app.register(registerRoutes, { register })
   await app.register(loginRoutes, { authenticate, loginSessions })
   await app.register(refreshRoutes, { loginSessions })

@@ -37,6 +37,18 @@ export function createLogoutReceiver(status = 200) {
   return receiver
 }
 
+/**
+ * Config overrides that point the app at a test database: what `engine.createDatabase()` of describeEachEngine
+ * (e2e/support/test-databases.ts) returns, a PostgreSQL URL or a SQLite file.
+ */
+export function databaseConfig(settings: {
+  databaseUrl?: string | undefined
+  databasePath?: string | undefined
+}): Partial<BankConfig> {
+  if (settings.databaseUrl !== undefined) return { DATABASE_URL: settings.databaseUrl }
+  return { DATABASE_PATH: settings.databasePath ?? ':memory:' }
+}
+
 /** A bank with a fresh ':memory:' database; close it in afterEach. Logout notices never leave the process. */
 export function buildTestApp(
   overrides: Partial<BankConfig> = {},

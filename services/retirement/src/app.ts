@@ -1,23 +1,15 @@
-import { fileURLToPath } from 'node:url'
-import {
-  addHealthCheck,
-  apiDocs,
-  createKeyring,
-  createServiceApp,
-  openDatabase,
-  ssoAuth,
-  webSecurity,
-} from '@sso/shared'
+import { addHealthCheck, apiDocs, createKeyring, createServiceApp, ssoAuth, webSecurity } from '@sso/shared'
+import { openDatabase } from '@sso/shared/db'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
 import type { RetirementConfig } from './config.js'
+import { retirementLegacyVersions, retirementMigrations } from './db/migrations/index.js'
+import type { RetirementDatabase } from './db/retirement-database.js'
 import { meRoutes } from './identity/me-routes.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createPlansRepository } from './plans/plans-repository.js'
 import { plansRoutes } from './plans/plans-routes.js'
 
-// Read at run time, next to dist/ (the container image copies the folder to the same place).
-const migrationsDir = fileURLToPath(new URL('../migrations', import.meta.url))
 // Revocations past their usefulness are forgotten this often (memory and database).
 const revocationsPruneIntervalMs = 10 * 60_000
 
@@ -30,14 +22,24 @@ export async function buildApp(config: RetirementConfig) {
   const app = createServiceApp(config)
   await app.register(apiDocs, { title: 'bank-sso: retirement', description: RETIREMENT_API_DESCRIPTION })
 
-  const db = openDatabase(config.DATABASE_PATH, migrationsDir)
+  const { db } = await openDatabase<RetirementDatabase>({
+    ...(config.DATABASE_URL === undefined
+      ? { databasePath: config.DATABASE_PATH }
+      : { databaseUrl: config.DATABASE_URL }),
+    migrations: retirementMigrations,
+    legacyVersions: retirementLegacyVersions,
+    applicationName: 'retirement',
+    onIdleConnectionError: (error) => app.log.warn({ err: error }, 'an idle database connection failed'),
+  })
   // Single logout: the bank's notices, loaded once; each request checks them in memory, never asking the bank.
   const revocations = createRevocationList(db, { maxAccessTokenTtlSeconds: config.MAX_ACCESS_TOKEN_TTL })
-  revocations.load()
-  const pruneTimer = setInterval(() => revocations.prune(), revocationsPruneIntervalMs).unref()
+  await revocations.load()
+  const pruneTimer = setInterval(() => {
+    revocations.prune().catch((error: unknown) => app.log.error({ err: error }, 'pruning revocations failed'))
+  }, revocationsPruneIntervalMs).unref()
   app.addHook('onClose', async () => {
     clearInterval(pruneTimer)
-    db.close()
+    await db.destroy()
   })
 
   const keyring = createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS)
@@ -55,7 +57,7 @@ export async function buildApp(config: RetirementConfig) {
     cookies,
   })
 
-  addHealthCheck(app, db)
+  addHealthCheck(app)
 
   // Server to server, authenticated by the logout token itself: outside the signed-in scope and the CSRF rules.
   await app.register(backchannelRoutes, { keyring, revocations })

@@ -27,6 +27,18 @@ export function createTestConfig(overrides: Partial<RetirementConfig> = {}): Ret
   }
 }
 
+/**
+ * Config overrides that point the app at a test database: what `engine.createDatabase()` of describeEachEngine
+ * (e2e/support/test-databases.ts) returns, a PostgreSQL URL or a SQLite file.
+ */
+export function databaseConfig(settings: {
+  databaseUrl?: string | undefined
+  databasePath?: string | undefined
+}): Partial<RetirementConfig> {
+  if (settings.databaseUrl !== undefined) return { DATABASE_URL: settings.databaseUrl }
+  return { DATABASE_PATH: settings.databasePath ?? ':memory:' }
+}
+
 export function buildTestApp(overrides: Partial<RetirementConfig> = {}) {
   return buildApp(createTestConfig(overrides))
 }

@@ -1,4 +1,8 @@
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { type Generated, type Kysely, sql } from 'kysely'
 import { afterEach, describe, expect, it } from 'vitest'
 import { findFreePort } from '../../../e2e/support/start-services.js'
@@ -104,6 +108,19 @@ describeEachEngine('openDatabase', (engine) => {
     expect(tables.map((table) => table.name)).not.toContain('things')
   })
 
+  it('answers a repeated query with the current schema and data (SQLite reuses its prepared statements)', async () => {
+    const { db } = await open({ ...(await engine.createDatabase()), migrations })
+    const all = () => sql<Record<string, unknown>>`select * from children`.execute(db).then((result) => result.rows)
+    expect(await all()).toEqual([])
+    await sql`alter table children add column note text`.execute(db)
+    await db
+      .insertInto('things')
+      .values({ label: null, hash: Buffer.from([1]), atMs: 1 })
+      .execute()
+    await db.insertInto('children').values({ thingId: 1 }).execute()
+    expect(await all()).toEqual([{ thingId: 1, note: null }])
+  })
+
   it("reads the database's clock in milliseconds since the epoch", async () => {
     const { db, engine: name } = await open({ ...(await engine.createDatabase()), migrations })
     const before = Date.now()
@@ -113,6 +130,54 @@ describeEachEngine('openDatabase', (engine) => {
     // Same machine, same clock: within a second either way (the margin absorbs a slow CI, not an engine's error).
     expect(typeof nowMs).toBe('number')
     expect(Math.abs(nowMs - before)).toBeLessThan(1_000)
+  })
+})
+
+describe('openDatabase on a SQLite file of the earlier .sql runner', () => {
+  const legacyVersions = { 1: ['001-things'] }
+  const folders: string[] = []
+  afterEach(() => {
+    for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true })
+  })
+  /** A file as the old runner left it at version 1 (its table `things`, one row), with `extra` run on it. */
+  function legacyFile(extra = '') {
+    const folder = mkdtempSync(join(tmpdir(), 'sso-legacy-'))
+    folders.push(folder)
+    const path = join(folder, 'old.sqlite')
+    const file = new Database(path)
+    file.exec(`
+      CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL);
+      CREATE TABLE things (id INTEGER PRIMARY KEY, hash BLOB NOT NULL, at_ms INTEGER NOT NULL);
+      CREATE TABLE children (thing_id INTEGER NOT NULL REFERENCES things (id));
+      INSERT INTO things VALUES (1, x'00', 42);
+      INSERT INTO schema_migrations VALUES (1, '001-things.sql');
+      ${extra}`)
+    file.close()
+    return path
+  }
+
+  it('records what it had as applied, keeps its rows, and runs the rest', async () => {
+    const { db } = await open({ databasePath: legacyFile(), migrations, legacyVersions })
+    expect(await db.selectFrom('things').select(['id', 'atMs', 'label']).execute()).toEqual([
+      { id: 1, atMs: 42, label: null },
+    ])
+    const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(db)
+    expect(applied.rows.map((row) => row.name)).toEqual(['001-things', '002-label'])
+  })
+
+  it("baselines again after a crash that left Kysely's table empty", async () => {
+    const path = legacyFile(
+      'CREATE TABLE kysely_migration (name varchar(255) PRIMARY KEY, timestamp varchar(255) NOT NULL);',
+    )
+    const { db } = await open({ databasePath: path, migrations, legacyVersions })
+    expect(await db.selectFrom('things').select('id').execute()).toEqual([{ id: 1 }])
+  })
+
+  it('refuses a version it does not know (a newer release made the file) rather than guess', async () => {
+    const path = legacyFile("INSERT INTO schema_migrations VALUES (2, '002-from-the-future.sql');")
+    await expect(openDatabase({ databasePath: path, migrations, legacyVersions })).rejects.toThrow(
+      /schema_migrations has version 2/,
+    )
   })
 })
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { Database } from '@sso/shared'
+import type { Kysely } from 'kysely'
+import type { BankDatabase } from '../db/bank-database.js'
 
 export interface Account {
   id: string
@@ -8,19 +9,23 @@ export interface Account {
 }
 
 /** The accounts table; balances are integer cents, never floating point. */
-export function createAccountsRepository(db: Database) {
-  const selectByUser = db.prepare<[string], Account>(
-    'SELECT id, name, balance_cents AS balanceCents FROM accounts WHERE user_id = ? ORDER BY created_at, id',
-  )
-  const insert = db.prepare<[string, string, string, number]>(
-    'INSERT INTO accounts (id, user_id, name, balance_cents, created_at) VALUES (?, ?, ?, 0, ?)',
-  )
+export function createAccountsRepository(db: Kysely<BankDatabase>) {
   return {
-    listForUser: (userId: string) => selectByUser.all(userId),
-    /** Every user gets one at registration, in the same transaction as the user row. */
-    openCheckingAccount(userId: string): Account {
+    listForUser: (userId: string): Promise<Account[]> =>
+      db
+        .selectFrom('accounts')
+        .select(['id', 'name', 'balanceCents'])
+        .where('userId', '=', userId)
+        .orderBy('createdAt')
+        .orderBy('id')
+        .execute(),
+    /** Every user gets one at registration, in the same transaction as the user row (`executor`). */
+    async openCheckingAccount(userId: string, executor: Kysely<BankDatabase> = db): Promise<Account> {
       const account = { id: randomUUID(), name: 'Checking', balanceCents: 0 }
-      insert.run(account.id, userId, account.name, Date.now())
+      await executor
+        .insertInto('accounts')
+        .values({ ...account, userId, createdAt: Date.now() })
+        .execute()
       return account
     },
   }

@@ -13,6 +13,6 @@ export const accountsRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsRepos
   app.get(
     '/api/accounts',
     { schema: { security: SIGNED_IN, response: { 200: Ok(Type.Array(Account)), 401: ErrorResponse } } },
-    async (request) => ({ status: 'ok' as const, data: accounts.listForUser(request.user.id) }),
+    async (request) => ({ status: 'ok' as const, data: await accounts.listForUser(request.user.id) }),
   )
 }

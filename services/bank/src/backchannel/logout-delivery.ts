@@ -71,7 +71,7 @@ export function createLogoutDelivery(options: LogoutDeliveryOptions) {
         AbortSignal.any([stopping.signal, AbortSignal.timeout(requestTimeoutMs)]),
       )
       if (status >= 200 && status < 300) {
-        outbox.remove(notice.id)
+        await outbox.remove(notice.id)
         log.info({ url: notice.url, sessionId: notice.sessionId, attempts: notice.attempts + 1 }, 'logout delivered')
         return
       }
@@ -84,13 +84,13 @@ export function createLogoutDelivery(options: LogoutDeliveryOptions) {
     const attempts = notice.attempts + 1
     const nextAttemptAt = Date.now() + retryDelayMs(attempts)
     log.warn({ url: notice.url, sessionId: notice.sessionId, attempts, outcome }, 'logout notice not delivered yet')
-    outbox.scheduleRetry(notice.id, attempts, nextAttemptAt)
+    await outbox.scheduleRetry(notice.id, attempts, nextAttemptAt)
   }
 
   /** One pass over the due notices; resolves when every attempt it started has ended. */
   async function deliverDue(): Promise<void> {
     const now = Date.now()
-    const due = outbox.findDue(now, BATCH_SIZE)
+    const due = await outbox.findDue(now, BATCH_SIZE)
     const live: PendingNotice[] = []
     for (const notice of due) {
       if (now < notice.giveUpAt) {
@@ -98,7 +98,7 @@ export function createLogoutDelivery(options: LogoutDeliveryOptions) {
         continue
       }
       // Every access token of the session has expired by now: the receiver refuses them without being told.
-      outbox.remove(notice.id)
+      await outbox.remove(notice.id)
       log.warn({ url: notice.url, sessionId: notice.sessionId, attempts: notice.attempts }, 'logout notice given up')
     }
     await Promise.all(live.map(deliver))

@@ -1,4 +1,6 @@
-import { CLOCK_TOLERANCE_SECONDS, type Database } from '@sso/shared'
+import { CLOCK_TOLERANCE_SECONDS } from '@sso/shared'
+import type { Kysely } from 'kysely'
+import type { BankDatabase } from '../db/bank-database.js'
 
 /** A login session that has just been revoked: the subject of a logout notice. */
 export interface EndedSession {
@@ -24,51 +26,63 @@ export interface PendingNotice {
  * the other), and a delivery worker reads, retries and deletes them.
  */
 export function createLogoutOutbox(
-  db: Database,
+  db: Kysely<BankDatabase>,
   { urls, accessTokenTtlSeconds }: { urls: readonly string[]; accessTokenTtlSeconds: number },
 ) {
-  const insert = db.prepare<[string, string | null, string, number, number, number]>(`
-    INSERT INTO logout_outbox (url, session_id, user_id, created_at, next_attempt_at, give_up_at)
-    VALUES (?, ?, ?, ?, ?, ?)`)
-  const selectDue = db.prepare<[number, number], PendingNotice>(`
-    SELECT id, url, session_id AS sessionId, user_id AS userId, attempts, give_up_at AS giveUpAt
-    FROM logout_outbox WHERE next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?`)
-  const deleteById = db.prepare<[number]>('DELETE FROM logout_outbox WHERE id = ?')
-  const reschedule = db.prepare<[number, number, number]>(
-    'UPDATE logout_outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?',
-  )
-  const countPending = db.prepare<[], { count: number }>('SELECT count(*) AS count FROM logout_outbox')
   // A revoked session's last access token was issued no later than the revocation, and lives at most this long.
   const usefulForMs = (accessTokenTtlSeconds + CLOCK_TOLERANCE_SECONDS) * 1000
   const listeners = new Set<() => void>()
 
   return {
     /**
-     * Queues one notice per back-channel URL for each ended session. Call it inside the revocation's transaction;
-     * listeners hear of it once the transaction has committed (on the next turn of the event loop).
+     * Queues one notice per back-channel URL for each ended session, in the revocation's own transaction (`trx`), so
+     * neither commits without the other. Call {@link announce} once that transaction has committed.
      */
-    enqueue(ended: readonly EndedSession[], revokedAt: number) {
-      for (const session of ended) {
-        for (const url of urls) {
-          insert.run(url, session.id, session.userId, revokedAt, revokedAt, revokedAt + usefulForMs)
-        }
-      }
-      if (ended.length === 0 || urls.length === 0) return
-      setImmediate(() => {
-        for (const listener of listeners) listener()
-      })
+    async enqueue(trx: Kysely<BankDatabase>, ended: readonly EndedSession[], revokedAt: number): Promise<void> {
+      const notices = ended.flatMap((session) =>
+        urls.map((url) => ({
+          url,
+          sessionId: session.id,
+          userId: session.userId,
+          createdAt: revokedAt,
+          nextAttemptAt: revokedAt,
+          giveUpAt: revokedAt + usefulForMs,
+        })),
+      )
+      if (notices.length > 0) await trx.insertInto('logoutOutbox').values(notices).execute()
+    },
+    /** Tells the listeners that notices were committed, so delivery need not wait for its next tick. */
+    announce() {
+      for (const listener of listeners) listener()
     },
     /** Notices whose next attempt is due, oldest first. */
-    findDue: (now: number, limit: number) => selectDue.all(now, limit),
+    findDue: (now: number, limit: number): Promise<PendingNotice[]> =>
+      db
+        .selectFrom('logoutOutbox')
+        .select(['id', 'url', 'sessionId', 'userId', 'attempts', 'giveUpAt'])
+        .where('nextAttemptAt', '<=', now)
+        .orderBy('nextAttemptAt')
+        .orderBy('id')
+        .limit(limit)
+        .execute(),
     /** Delivered (2xx) or given up: the notice is gone. */
-    remove: (id: number) => deleteById.run(id).changes > 0,
+    async remove(id: number): Promise<boolean> {
+      const { numDeletedRows } = await db.deleteFrom('logoutOutbox').where('id', '=', id).executeTakeFirst()
+      return numDeletedRows > 0n
+    },
     /** A failed attempt: counted, and tried again at `nextAttemptAt`. */
-    scheduleRetry: (id: number, attempts: number, nextAttemptAt: number) => {
-      reschedule.run(attempts, nextAttemptAt, id)
+    async scheduleRetry(id: number, attempts: number, nextAttemptAt: number): Promise<void> {
+      await db.updateTable('logoutOutbox').set({ attempts, nextAttemptAt }).where('id', '=', id).execute()
     },
     /** How many notices wait, for tests and logs. */
-    countPending: () => countPending.get()?.count ?? 0,
-    /** Calls `listener` after each committed enqueue, so delivery need not wait for its next tick. */
+    async countPending(): Promise<number> {
+      const { count } = await db
+        .selectFrom('logoutOutbox')
+        .select((eb) => eb.fn.countAll<number>().as('count'))
+        .executeTakeFirstOrThrow()
+      return count
+    },
+    /** Calls `listener` after each committed enqueue that was announced. */
     onEnqueued(listener: () => void) {
       listeners.add(listener)
     },

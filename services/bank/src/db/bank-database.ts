@@ -2,7 +2,6 @@ import type { Generated } from 'kysely'
 
 // The bank's tables as Kysely sees them: camelCase here, snake_case in SQL (openDatabase installs CamelCasePlugin).
 // Times are milliseconds since the Unix epoch; on PostgreSQL they are bigint, read back as numbers.
-// TODO(sessions): login_sessions and its refresh tokens join here with their migration.
 
 export interface UsersTable {
   id: string
@@ -19,10 +18,33 @@ export interface AccountsTable {
   createdAt: number
 }
 
+export interface LoginSessionsTable {
+  /** The access tokens' `sid`. */
+  id: string
+  userId: string
+  /** SHA-256 of the current refresh token. */
+  refreshTokenHash: Buffer
+  createdAt: number
+  lastUsedAt: number
+  expiresAt: number
+  revokedAt: number | null
+  userAgent: string | null
+  generation: Generated<number>
+  previousTokenHash: Buffer | null
+  rotatedAt: number | null
+  successorBox: Buffer | null
+}
+
 export interface LoginThrottleTable {
   username: string
   attempts: number
   lastAttemptAt: number
+}
+
+export interface RateLimitWindowsTable {
+  key: string
+  hits: number
+  windowStartedAt: number
 }
 
 export interface LogoutOutboxTable {
@@ -39,6 +61,8 @@ export interface LogoutOutboxTable {
 export interface BankDatabase {
   users: UsersTable
   accounts: AccountsTable
+  loginSessions: LoginSessionsTable
   loginThrottle: LoginThrottleTable
   logoutOutbox: LogoutOutboxTable
+  rateLimitWindows: RateLimitWindowsTable
 }

@@ -1,15 +1,17 @@
-import { fileURLToPath } from 'node:url'
-import { type Database, openDatabase, ServerBusyError } from '@sso/shared'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { ServerBusyError } from '@sso/shared'
+import { type OpenedDatabase, openDatabase } from '@sso/shared/db'
+import { afterEach, beforeEach, expect, it } from 'vitest'
+import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
+import type { BankDatabase } from '../db/bank-database.js'
+import { bankMigrations } from '../db/migrations/index.js'
 import { createAuthenticator } from './authenticate.js'
 import { createLoginThrottle } from './login-throttle.js'
 import { type PasswordHasher, UNUSABLE_HASH } from './password.js'
 import { createUsersRepository } from './users-repository.js'
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url))
 const limits = { maxFailures: 3, windowMs: 60_000 }
 
-let db: Database
+let database: OpenedDatabase<BankDatabase>
 let busy: boolean
 let verifiedHashes: string[]
 /** No argon2: the authenticator's bookkeeping is the subject, so the hasher says "busy" or compares strings. */
@@ -22,19 +24,23 @@ const passwords: PasswordHasher = {
   },
 }
 
-beforeEach(() => {
-  db = openDatabase(':memory:', MIGRATIONS_DIR)
-  busy = false
-  verifiedHashes = []
-  createUsersRepository(db).insert('alice', 'right password')
-})
-afterEach(() => db.close())
-
 function authenticator() {
-  return createAuthenticator({ users: createUsersRepository(db), passwords, throttle: createLoginThrottle(db, limits) })
+  return createAuthenticator({
+    users: createUsersRepository(database.db),
+    passwords,
+    throttle: createLoginThrottle(database, limits),
+  })
 }
 
-describe('authenticate', () => {
+describeEachEngine('authenticate', (engine) => {
+  beforeEach(async () => {
+    database = await openDatabase({ ...(await engine.createDatabase(bankMigrations)), migrations: bankMigrations })
+    busy = false
+    verifiedHashes = []
+    await createUsersRepository(database.db).insert('alice', 'right password')
+  })
+  afterEach(() => database.db.destroy())
+
   it('does the password work for an unknown username too, against the unusable hash', async () => {
     const authenticate = authenticator()
     await expect(authenticate({ username: 'mallory', password: 'some password' })).rejects.toMatchObject({

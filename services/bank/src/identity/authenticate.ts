@@ -14,11 +14,11 @@ interface AuthenticatorDependencies {
 export function createAuthenticator({ users, throttle, passwords }: AuthenticatorDependencies) {
   return async function authenticate({ username, password }: Credentials): Promise<User> {
     // Counted before the password is checked: a locked username answers 429 even to the right password.
-    const attempt = throttle.countAttempt(username)
+    const attempt = await throttle.countAttempt(username)
     if (!attempt.allowed) {
       throw withRetryAfter(new TooManyAttemptsError(String(attempt.retryAfterSeconds)), attempt.retryAfterSeconds)
     }
-    const user = users.findByUsername(username)
+    const user = await users.findByUsername(username)
     // Hash even for unknown usernames so response time doesn't reveal which accounts exist.
     let passwordMatches: boolean
     try {
@@ -26,11 +26,11 @@ export function createAuthenticator({ users, throttle, passwords }: Authenticato
     } catch (error) {
       // Refused with 503 before any password was checked: counting it would let anyone who can load the server
       // lock other people's usernames without guessing at all.
-      if (error instanceof ServerBusyError) throttle.uncountAttempt(username)
+      if (error instanceof ServerBusyError) await throttle.uncountAttempt(username)
       throw error
     }
     if (!user || !passwordMatches) throw new InvalidCredentialsError()
-    throttle.clearFailures(username)
+    await throttle.clearFailures(username)
     return user
   }
 }

@@ -1,11 +1,13 @@
-import { ConflictError, type Database } from '@sso/shared'
+import { ConflictError } from '@sso/shared'
+import type { Kysely } from 'kysely'
 import type { AccountsRepository } from '../accounts/accounts-repository.js'
+import type { BankDatabase } from '../db/bank-database.js'
 import type { Credentials } from './credentials.js'
 import type { PasswordHasher } from './password.js'
-import type { User, UsersRepository } from './users-repository.js'
+import { isUniqueViolation, type User, type UsersRepository } from './users-repository.js'
 
 interface RegistrationDependencies {
-  db: Database
+  db: Kysely<BankDatabase>
   users: UsersRepository
   accounts: AccountsRepository
   passwords: PasswordHasher
@@ -17,20 +19,19 @@ function newUsernameTakenError() {
 
 /** Sign-up, for the JSON API and the form alike: a user and their checking account, or neither. */
 export function createRegistration({ db, users, accounts, passwords }: RegistrationDependencies) {
-  const insertUserWithAccount = db.transaction((username: string, passwordHash: string) => {
-    const user = users.insert(username, passwordHash)
-    accounts.openCheckingAccount(user.id)
-    return user
-  })
-
   return async function register({ username, password }: Credentials): Promise<User> {
     // Checked first to spare the argon2 work; the UNIQUE constraint still decides when two sign-ups race.
-    if (users.findByUsername(username)) throw newUsernameTakenError()
+    if (await users.findByUsername(username)) throw newUsernameTakenError()
+    // Hashed before the transaction opens: no transaction waits for argon2.
     const passwordHash = await passwords.hash(password)
     try {
-      return insertUserWithAccount(username, passwordHash)
+      return await db.transaction().execute(async (trx) => {
+        const user = await users.insert(username, passwordHash, trx)
+        await accounts.openCheckingAccount(user.id, trx)
+        return user
+      })
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw newUsernameTakenError()
+      if (isUniqueViolation(error)) throw newUsernameTakenError()
       throw error
     }
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { Database } from '@sso/shared'
+import type { Kysely } from 'kysely'
+import type { BankDatabase } from '../db/bank-database.js'
 
 export interface User {
   id: string
@@ -8,25 +9,34 @@ export interface User {
 }
 
 /** The users table. Usernames arrive already normalised (NFKC, lowercase), as the schema checked them. */
-export function createUsersRepository(db: Database) {
-  const selectByUsername = db.prepare<[string], User>(
-    'SELECT id, username, password_hash AS passwordHash FROM users WHERE username = ?',
-  )
-  const selectById = db.prepare<[string], User>(
-    'SELECT id, username, password_hash AS passwordHash FROM users WHERE id = ?',
-  )
-  const insert = db.prepare<[string, string, string, number]>(
-    'INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)',
-  )
+export function createUsersRepository(db: Kysely<BankDatabase>) {
   return {
-    findByUsername: (username: string) => selectByUsername.get(username),
-    findById: (id: string) => selectById.get(id),
-    /** Throws SQLite's SQLITE_CONSTRAINT_UNIQUE when the username is taken. */
-    insert(username: string, passwordHash: string): User {
+    findByUsername: (username: string): Promise<User | undefined> =>
+      db
+        .selectFrom('users')
+        .select(['id', 'username', 'passwordHash'])
+        .where('username', '=', username)
+        .executeTakeFirst(),
+    findById: (id: string): Promise<User | undefined> =>
+      db.selectFrom('users').select(['id', 'username', 'passwordHash']).where('id', '=', id).executeTakeFirst(),
+    /**
+     * Inserts a user, in `executor`'s transaction when given one (registration opens the account alongside). A taken
+     * username fails on the UNIQUE constraint: see {@link isUniqueViolation}.
+     */
+    async insert(username: string, passwordHash: string, executor: Kysely<BankDatabase> = db): Promise<User> {
       const user = { id: randomUUID(), username, passwordHash }
-      insert.run(user.id, username, passwordHash, Date.now())
+      await executor
+        .insertInto('users')
+        .values({ ...user, createdAt: Date.now() })
+        .execute()
       return user
     },
   }
 }
 export type UsersRepository = ReturnType<typeof createUsersRepository>
+
+/** A UNIQUE constraint refused the write: SQLite's SQLITE_CONSTRAINT_UNIQUE, PostgreSQL's 23505. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505'
+}

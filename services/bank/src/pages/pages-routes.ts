@@ -128,10 +128,10 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     if (!user) return reply.redirect('/login', 303)
     const page = renderDashboard({
       username: user.username,
-      accounts: accounts.listForUser(user.id),
+      accounts: await accounts.listForUser(user.id),
       retirementUrl: publicUrls.retirement,
       csrfToken: reply.generateCsrf(),
-      sessions: loginSessions.listLive(user.id),
+      sessions: await loginSessions.listLive(user.id),
       currentSessionId: user.sessionId,
     })
     return sendHtml(reply, 200, page)
@@ -207,7 +207,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
         return reply.redirect('/login', 303)
       }
       // Unknown, ended or someone else's: nothing happens, and the list shows what is still live.
-      if (typeof sessionId === 'string') loginSessions.endOne(sessionId, user.id)
+      if (typeof sessionId === 'string') await loginSessions.endOne(sessionId, user.id)
       return reply.redirect('/', 303)
     },
   )

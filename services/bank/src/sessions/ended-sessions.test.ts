@@ -1,65 +1,72 @@
 import { randomUUID } from 'node:crypto'
 import { injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
-import { alice, buildTestApp, testConfig } from '../test-app.js'
+import { bankMigrations } from '../db/migrations/index.js'
+import { alice, buildTestApp, databaseConfig, testConfig } from '../test-app.js'
 
-// The bank's own check of access tokens against its sessions table, and the hourly clean-up of that table, with
-// time compressed: fake Date and interval timers, so the clean-up runs when the test moves the clock.
+describeEachEngine('ended-sessions (bank)', (engine) => {
+  const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
 
-let app: App
-afterEach(async () => {
-  await app.close()
-  vi.useRealTimers()
-})
+  // The bank's own check of access tokens against its sessions table, and the hourly clean-up of that table, with
+  // time compressed: fake Date and interval timers, so the clean-up runs when the test moves the clock.
 
-const minuteMs = 60_000
-const me = (accessToken: string) => app.inject({ url: '/api/me', headers: { authorization: `Bearer ${accessToken}` } })
+  let app: App
+  afterEach(async () => {
+    await app.close()
+    vi.useRealTimers()
+  })
 
-describe('ended sessions at the bank', () => {
-  it('keeps refusing a logged-out session’s access token after the clean-up, until the token expires', async () => {
-    vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
-    // A session of 5 minutes, access tokens of 15: a token issued late outlives its session.
-    app = await buildTestApp({ REFRESH_TOKEN_TTL: 5 * 60 })
-    await register(injectInto(app), alice)
-    vi.advanceTimersByTime(50 * minuteMs)
-    const { accessToken } = await logIn(injectInto(app), alice)
-    const logout = await app.inject({
-      method: 'POST',
-      url: '/api/logout',
-      headers: { authorization: `Bearer ${accessToken}` },
+  const minuteMs = 60_000
+  const me = (accessToken: string) =>
+    app.inject({ url: '/api/me', headers: { authorization: `Bearer ${accessToken}` } })
+
+  describe('ended sessions at the bank', () => {
+    it('keeps refusing a logged-out session’s access token after the clean-up, until the token expires', async () => {
+      vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
+      // A session of 5 minutes, access tokens of 15: a token issued late outlives its session.
+      app = await buildTestApp({ ...(await freshDatabase()), REFRESH_TOKEN_TTL: 5 * 60 })
+      await register(injectInto(app), alice)
+      vi.advanceTimersByTime(50 * minuteMs)
+      const { accessToken } = await logIn(injectInto(app), alice)
+      const logout = await app.inject({
+        method: 'POST',
+        url: '/api/logout',
+        headers: { authorization: `Bearer ${accessToken}` },
+      })
+      expect(logout.statusCode).toBe(204)
+      expect((await me(accessToken)).statusCode).toBe(401)
+
+      // The hourly clean-up runs at minute 60: the session ended (logged out, and past its lifetime) before it, the
+      // access token (issued at minute 50) is still within its 15 minutes.
+      vi.advanceTimersByTime(11 * minuteMs)
+      expect((await me(accessToken)).statusCode).toBe(401)
+      vi.advanceTimersByTime(3 * minuteMs)
+      expect((await me(accessToken)).statusCode).toBe(401)
     })
-    expect(logout.statusCode).toBe(204)
-    expect((await me(accessToken)).statusCode).toBe(401)
 
-    // The hourly clean-up runs at minute 60: the session ended (logged out, and past its lifetime) before it, the
-    // access token (issued at minute 50) is still within its 15 minutes.
-    vi.advanceTimersByTime(11 * minuteMs)
-    expect((await me(accessToken)).statusCode).toBe(401)
-    vi.advanceTimersByTime(3 * minuteMs)
-    expect((await me(accessToken)).statusCode).toBe(401)
-  })
+    it('refuses a validly signed access token whose session the bank does not know', async () => {
+      app = await buildTestApp(await freshDatabase())
+      const userId = await register(injectInto(app), alice)
+      const { accessToken } = await logIn(injectInto(app), alice)
+      expect((await me(accessToken)).statusCode).toBe(200)
+      const unknownSession = app.jwt.sign({ sub: userId, username: 'alice', sid: randomUUID() }, { jti: randomUUID() })
+      const response = await me(unknownSession)
+      expect(response.statusCode).toBe(401)
+      expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
+    })
 
-  it('refuses a validly signed access token whose session the bank does not know', async () => {
-    app = await buildTestApp()
-    const userId = await register(injectInto(app), alice)
-    const { accessToken } = await logIn(injectInto(app), alice)
-    expect((await me(accessToken)).statusCode).toBe(200)
-    const unknownSession = app.jwt.sign({ sub: userId, username: 'alice', sid: randomUUID() }, { jti: randomUUID() })
-    const response = await me(unknownSession)
-    expect(response.statusCode).toBe(401)
-    expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"')
-  })
-
-  it('accepts the access tokens of a session that reached its lifetime until they expire, across the clean-up', async () => {
-    vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
-    app = await buildTestApp({ REFRESH_TOKEN_TTL: 5 * 60 })
-    await register(injectInto(app), alice)
-    vi.advanceTimersByTime(50 * minuteMs)
-    const { accessToken } = await logIn(injectInto(app), alice)
-    vi.advanceTimersByTime(11 * minuteMs) // the clean-up has run; the session ended at minute 55
-    expect((await me(accessToken)).statusCode).toBe(200)
-    vi.advanceTimersByTime((testConfig.ACCESS_TOKEN_TTL + 60) * 1000 - 11 * minuteMs)
-    expect((await me(accessToken)).statusCode).toBe(401)
+    it('accepts the access tokens of a session that reached its lifetime until they expire, across the clean-up', async () => {
+      vi.useFakeTimers({ toFake: ['Date', 'setInterval', 'clearInterval'] })
+      app = await buildTestApp({ ...(await freshDatabase()), REFRESH_TOKEN_TTL: 5 * 60 })
+      await register(injectInto(app), alice)
+      vi.advanceTimersByTime(50 * minuteMs)
+      const { accessToken } = await logIn(injectInto(app), alice)
+      vi.advanceTimersByTime(11 * minuteMs) // the clean-up has run; the session ended at minute 55
+      expect((await me(accessToken)).statusCode).toBe(200)
+      vi.advanceTimersByTime((testConfig.ACCESS_TOKEN_TTL + 60) * 1000 - 11 * minuteMs)
+      expect((await me(accessToken)).statusCode).toBe(401)
+    })
   })
 })

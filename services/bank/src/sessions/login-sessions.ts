@@ -30,8 +30,8 @@ export function createLoginSessions({
     async start(request: FastifyRequest, reply: FastifyReply, user: SignedIn['user']): Promise<SignedIn> {
       // The browser's previous session (perhaps someone else's, on a shared computer) ends with its cookie.
       const previous = request.readRefreshTokenCookie()
-      if (previous) sessions.revokeByRefreshToken(previous)
-      const { session, refreshToken } = sessions.open(user.id, request.headers['user-agent'])
+      if (previous) await sessions.revokeByRefreshToken(previous)
+      const { session, refreshToken } = await sessions.open(user.id, request.headers['user-agent'])
       setRefreshCookie(reply, refreshToken, session)
       const accessToken = await reply.issueAccessToken(user, session.id)
       return { user: { id: user.id, username: user.username }, sessionId: session.id, accessToken }
@@ -46,14 +46,14 @@ export function createLoginSessions({
       const presented = request.readRefreshTokenCookie()
       if (!presented) return null
       await spendRefreshBudget(request, presented)
-      const rotation = sessions.rotate(presented)
+      const rotation = await sessions.rotate(presented)
       if (rotation.outcome === 'reused') {
         request.log.warn(
           { sessionId: rotation.sessionId },
           'a rotated refresh token was presented again: session revoked',
         )
       }
-      const user = rotation.outcome === 'rotated' ? users.findById(rotation.session.userId) : undefined
+      const user = rotation.outcome === 'rotated' ? await users.findById(rotation.session.userId) : undefined
       if (rotation.outcome !== 'rotated' || !user) {
         reply.clearLoginCookies()
         return null
@@ -71,11 +71,11 @@ export function createLoginSessions({
       // Read before anything is revoked: afterwards the bank itself refuses this access token.
       const signedIn = await request.server.findSignedInUser(request)
       const presented = request.readRefreshTokenCookie()
-      const ended = presented ? sessions.revokeByRefreshToken(presented) : undefined
+      const ended = presented ? await sessions.revokeByRefreshToken(presented) : undefined
       // API clients may hold only an access token; its `sid` names the session to end.
-      if (signedIn) sessions.revokeSession(signedIn.sessionId, signedIn.id)
+      if (signedIn) await sessions.revokeSession(signedIn.sessionId, signedIn.id)
       const userId = signedIn?.id ?? ended?.userId
-      if (everywhere && userId) sessions.revokeAllForUser(userId)
+      if (everywhere && userId) await sessions.revokeAllForUser(userId)
       reply.clearLoginCookies()
     },
 

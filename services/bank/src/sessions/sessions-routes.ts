@@ -19,7 +19,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
 ) => {
   const listSchema = { security: SIGNED_IN, response: { 200: Ok(Type.Array(SessionView)), 401: ErrorResponse } }
   app.get('/api/sessions', { schema: listSchema }, async (request) => {
-    const data = sessions.listLive(request.user.id).map((session) => ({
+    const data = (await sessions.listLive(request.user.id)).map((session) => ({
       id: session.id,
       createdAt: new Date(session.createdAt).toISOString(),
       lastUsedAt: new Date(session.lastUsedAt).toISOString(),
@@ -40,7 +40,8 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
     },
     async (request, reply) => {
       // An unknown id, an ended session and another user's look the same: others' session ids cannot be probed.
-      if (!sessions.revokeSession(request.params.id, request.user.id)) throw new NotFoundError('No such login session')
+      if (!(await sessions.revokeSession(request.params.id, request.user.id)))
+        throw new NotFoundError('No such login session')
       // Ending the session this browser is using is a logout: its cookies go too.
       if (request.params.id === request.user.sessionId) reply.clearLoginCookies()
       return reply.code(204).send(null)

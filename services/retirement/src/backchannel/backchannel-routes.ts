@@ -43,7 +43,7 @@ export const backchannelRoutes: FastifyPluginAsyncTypebox<{ keyring: Keyring; re
     },
     async (request) => {
       const notice = verifyLogoutToken(app.jwt, keyring, 'retirement', request.body.logout_token)
-      if (revocations.record(notice) === 'replayed') {
+      if ((await revocations.record(notice)) === 'replayed') {
         request.log.warn({ jti: notice.tokenId }, 'logout token replayed: refused')
         throw new InvalidLogoutTokenError()
       }

@@ -1,33 +1,18 @@
-import { CLOCK_TOLERANCE_SECONDS, type Database, type LogoutNotice, type SignedInUser } from '@sso/shared'
+import { CLOCK_TOLERANCE_SECONDS, type LogoutNotice, type SignedInUser } from '@sso/shared'
+import type { Kysely } from 'kysely'
+import type { RetirementDatabase } from '../db/retirement-database.js'
 
 /** What recording a verified notice led to: a `jti` already seen is a replay, and changes nothing. */
 export type RecordOutcome = 'recorded' | 'replayed'
 
 /**
- * The sessions the bank said have ended, in SQLite (so a restart forgets nothing) and in memory (so checking a token
- * costs two Map lookups and no I/O). Entries live only while a token they concern could still be presented.
+ * The sessions the bank said have ended, in the database (so a restart forgets nothing) and in memory (so checking a
+ * token costs two Map lookups and no I/O). Entries live only while a token they concern could still be presented.
  */
-export function createRevocationList(db: Database, { maxAccessTokenTtlSeconds }: { maxAccessTokenTtlSeconds: number }) {
-  const rememberToken = db.prepare<[string, number]>(
-    'INSERT INTO seen_logout_tokens (jti, keep_until) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING',
-  )
-  const revokeSession = db.prepare<[string, number]>(`
-    INSERT INTO revoked_sessions (session_id, keep_until) VALUES (?, ?)
-    ON CONFLICT (session_id) DO UPDATE SET keep_until = max(keep_until, excluded.keep_until)`)
-  const revokeUser = db.prepare<[string, number, number]>(`
-    INSERT INTO revoked_users (user_id, issued_up_to, keep_until) VALUES (?, ?, ?)
-    ON CONFLICT (user_id) DO UPDATE SET
-      issued_up_to = max(issued_up_to, excluded.issued_up_to), keep_until = max(keep_until, excluded.keep_until)`)
-  const selectSessions = db.prepare<[number], { sessionId: string; keepUntil: number }>(
-    'SELECT session_id AS sessionId, keep_until AS keepUntil FROM revoked_sessions WHERE keep_until > ?',
-  )
-  const selectUsers = db.prepare<[number], { userId: string; issuedUpTo: number; keepUntil: number }>(`
-    SELECT user_id AS userId, issued_up_to AS issuedUpTo, keep_until AS keepUntil
-    FROM revoked_users WHERE keep_until > ?`)
-  const pruneStatements = ['revoked_sessions', 'revoked_users', 'seen_logout_tokens'].map((table) =>
-    db.prepare<[number]>(`DELETE FROM ${table} WHERE keep_until <= ?`),
-  )
-
+export function createRevocationList(
+  db: Kysely<RetirementDatabase>,
+  { maxAccessTokenTtlSeconds }: { maxAccessTokenTtlSeconds: number },
+) {
   const revokedSessions = new Map<string, number>()
   const revokedUsers = new Map<string, { issuedUpTo: number; keepUntil: number }>()
   const nowSeconds = () => Math.floor(Date.now() / 1000)
@@ -47,31 +32,83 @@ export function createRevocationList(db: Database, { maxAccessTokenTtlSeconds }:
     })
   }
 
-  const recordInDatabase = db.transaction((notice: LogoutNotice, keepUntil: number): RecordOutcome => {
-    if (rememberToken.run(notice.tokenId, notice.expiresAt + CLOCK_TOLERANCE_SECONDS).changes === 0) return 'replayed'
-    // With a `sid`, only that session ended (a `sub` beside it just names its user); `sub` alone means all of them.
-    if (notice.sessionId !== undefined) revokeSession.run(notice.sessionId, keepUntil)
-    else if (notice.userId !== undefined) revokeUser.run(notice.userId, notice.issuedAt, keepUntil)
-    return 'recorded'
-  })
+  // The jti and the revocation commit together: a replay is refused by the INSERT itself (ON CONFLICT DO NOTHING
+  // returns no row), whichever replica received the first copy. Upserts only ever move a bound later.
+  function recordInDatabase(notice: LogoutNotice, keepUntil: number): Promise<RecordOutcome> {
+    return db.transaction().execute(async (trx) => {
+      const remembered = await trx
+        .insertInto('seenLogoutTokens')
+        .values({ jti: notice.tokenId, keepUntil: notice.expiresAt + CLOCK_TOLERANCE_SECONDS })
+        .onConflict((conflict) => conflict.column('jti').doNothing())
+        .returning('jti')
+        .executeTakeFirst()
+      if (!remembered) return 'replayed'
+      // With a `sid`, only that session ended (a `sub` beside it just names its user); `sub` alone means all of them.
+      if (notice.sessionId !== undefined) {
+        await trx
+          .insertInto('revokedSessions')
+          .values({ sessionId: notice.sessionId, keepUntil })
+          .onConflict((conflict) =>
+            conflict
+              .column('sessionId')
+              .doUpdateSet({ keepUntil: (eb) => eb.ref('excluded.keepUntil') })
+              .whereRef('excluded.keepUntil', '>', 'revokedSessions.keepUntil'),
+          )
+          .execute()
+      } else if (notice.userId !== undefined) {
+        await trx
+          .insertInto('revokedUsers')
+          .values({ userId: notice.userId, issuedUpTo: notice.issuedAt, keepUntil })
+          .onConflict((conflict) =>
+            conflict.column('userId').doUpdateSet((eb) => ({
+              // Spelled as CASE: SQLite's two-argument max() is PostgreSQL's greatest().
+              issuedUpTo: eb
+                .case()
+                .when('excluded.issuedUpTo', '>', eb.ref('revokedUsers.issuedUpTo'))
+                .then(eb.ref('excluded.issuedUpTo'))
+                .else(eb.ref('revokedUsers.issuedUpTo'))
+                .end(),
+              keepUntil: eb
+                .case()
+                .when('excluded.keepUntil', '>', eb.ref('revokedUsers.keepUntil'))
+                .then(eb.ref('excluded.keepUntil'))
+                .else(eb.ref('revokedUsers.keepUntil'))
+                .end(),
+            })),
+          )
+          .execute()
+      }
+      return 'recorded'
+    })
+  }
 
   return {
     /** Reads what is still relevant from the database; call once at start. */
-    load() {
+    async load() {
       const now = nowSeconds()
-      for (const row of selectSessions.all(now)) remember(row.sessionId, undefined, 0, row.keepUntil)
-      for (const row of selectUsers.all(now)) remember(undefined, row.userId, row.issuedUpTo, row.keepUntil)
+      const sessions = await db
+        .selectFrom('revokedSessions')
+        .select(['sessionId', 'keepUntil'])
+        .where('keepUntil', '>', now)
+        .execute()
+      const users = await db
+        .selectFrom('revokedUsers')
+        .select(['userId', 'issuedUpTo', 'keepUntil'])
+        .where('keepUntil', '>', now)
+        .execute()
+      for (const row of sessions) remember(row.sessionId, undefined, 0, row.keepUntil)
+      for (const row of users) remember(undefined, row.userId, row.issuedUpTo, row.keepUntil)
     },
 
     /** Records a verified notice, unless its `jti` was seen before; committed before memory changes. */
-    record(notice: LogoutNotice): RecordOutcome {
+    async record(notice: LogoutNotice): Promise<RecordOutcome> {
       const keepUntil = keepUntilFor(notice)
-      const outcome = recordInDatabase(notice, keepUntil)
+      const outcome = await recordInDatabase(notice, keepUntil)
       if (outcome === 'recorded') remember(notice.sessionId, notice.userId, notice.issuedAt, keepUntil)
       return outcome
     },
 
-    /** The auth plugin's per-request check: memory only. */
+    /** The auth plugin's per-request check: memory only, never a query. */
     isRevoked(user: SignedInUser): boolean {
       if (revokedSessions.has(user.sessionId)) return true
       const revokedUser = revokedUsers.get(user.id)
@@ -79,11 +116,13 @@ export function createRevocationList(db: Database, { maxAccessTokenTtlSeconds }:
     },
 
     /** Forgets entries no token can need any more, in the database and in memory. */
-    prune() {
+    async prune() {
       const now = nowSeconds()
-      for (const statement of pruneStatements) statement.run(now)
       for (const [sessionId, keepUntil] of revokedSessions) if (keepUntil <= now) revokedSessions.delete(sessionId)
       for (const [userId, { keepUntil }] of revokedUsers) if (keepUntil <= now) revokedUsers.delete(userId)
+      await db.deleteFrom('revokedSessions').where('keepUntil', '<=', now).execute()
+      await db.deleteFrom('revokedUsers').where('keepUntil', '<=', now).execute()
+      await db.deleteFrom('seenLogoutTokens').where('keepUntil', '<=', now).execute()
     },
 
     /** How many revocations are held in memory, for tests and logs. */

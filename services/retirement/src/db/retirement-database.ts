@@ -1,8 +1,12 @@
+import type { Generated } from 'kysely'
+
 // Retirement's tables as Kysely sees them: camelCase here, snake_case in SQL (openDatabase installs CamelCasePlugin).
 
 export interface PlansTable {
   userId: string
   createdAt: string // ISO 8601, UTC
+  /** How many contributions the plan has had: the last one's `sequence`. */
+  contributionCount: Generated<number>
 }
 
 export interface ContributionsTable {
@@ -10,6 +14,8 @@ export interface ContributionsTable {
   userId: string
   amountCents: number
   createdAt: string // ISO 8601, UTC
+  /** 1, 2, 3… per plan, in the order they were added. */
+  sequence: number
 }
 
 /** Times in seconds since the Unix epoch, like the tokens' iat and exp. */

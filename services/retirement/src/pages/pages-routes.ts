@@ -47,7 +47,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     return reply.redirect(`${bankPublicUrl}/login?return_to=${returnTo}`, 303)
   }
 
-  function sendPlanPage(
+  async function sendPlanPage(
     reply: FastifyReply,
     user: SignedInUser,
     statusCode: number,
@@ -55,7 +55,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
   ) {
     const page = renderPlanPage({
       username: user.username,
-      plan: plans.findPlan(user.id),
+      plan: await plans.findPlan(user.id),
       csrfToken: reply.generateCsrf(),
       bankPublicUrl,
       signOutUrl,
@@ -85,7 +85,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
           ...(typeof typed === 'string' ? { amount: typed.slice(0, 32) } : {}),
         })
       }
-      plans.addContribution(user.id, parsed.amountCents)
+      await plans.addContribution(user.id, parsed.amountCents)
       // Post/redirect/get: reloading the page afterwards does not contribute twice.
       return reply.redirect('/', 303)
     },

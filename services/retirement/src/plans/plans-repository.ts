@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import type { Database } from '@sso/shared'
+import type { Kysely } from 'kysely'
+import type { RetirementDatabase } from '../db/retirement-database.js'
 
 /** The largest single contribution, in cents ($1,000,000.00); the table's CHECK enforces it too. */
 export const MAX_CONTRIBUTION_CENTS = 100_000_000
@@ -17,49 +18,64 @@ export interface Plan {
   contributions: Contribution[]
 }
 
-export function createPlansRepository(db: Database) {
-  const selectPlanExists = db.prepare<[string], { found: number }>('SELECT 1 AS found FROM plans WHERE user_id = ?')
-  const insertPlan = db.prepare<[string, string]>(
-    'INSERT INTO plans (user_id, created_at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING',
-  )
-  const selectBalance = db.prepare<[string], { balanceCents: number }>(
-    'SELECT COALESCE(SUM(amount_cents), 0) AS balanceCents FROM contributions WHERE user_id = ?',
-  )
-  const selectContributions = db.prepare<[string], Contribution>(
-    `SELECT id, amount_cents AS amountCents, created_at AS createdAt FROM contributions
-     WHERE user_id = ? ORDER BY created_at DESC, rowid DESC`,
-  )
-  const insertContribution = db.prepare<[string, string, number, string]>(
-    'INSERT INTO contributions (id, user_id, amount_cents, created_at) VALUES (?, ?, ?, ?)',
-  )
+type Executor = Kysely<RetirementDatabase>
 
-  // Reading a plan writes only the first time, so ordinary page views never take SQLite's write lock.
-  function openPlan(userId: string) {
-    if (!selectPlanExists.get(userId)) insertPlan.run(userId, new Date().toISOString())
+export function createPlansRepository(db: Kysely<RetirementDatabase>) {
+  // Reading a plan writes only the first time, so ordinary page views take no write lock. ON CONFLICT: two first
+  // visits at once (two tabs, two replicas) both succeed.
+  async function openPlan(executor: Executor, userId: string) {
+    const found = await executor.selectFrom('plans').select('userId').where('userId', '=', userId).executeTakeFirst()
+    if (found) return
+    await executor
+      .insertInto('plans')
+      .values({ userId, createdAt: new Date().toISOString() })
+      .onConflict((conflict) => conflict.column('userId').doNothing())
+      .execute()
   }
 
-  // One transaction each: the balance and the list are read from the same snapshot, and a contribution never
-  // exists without its plan.
-  const findPlan = db.transaction((userId: string): Plan => {
-    openPlan(userId)
-    return {
-      balanceCents: selectBalance.get(userId)?.balanceCents ?? 0,
-      contributions: selectContributions.all(userId),
-    }
-  })
-  const addContribution = db.transaction((userId: string, amountCents: number): Contribution => {
-    openPlan(userId)
-    const contribution = { id: randomUUID(), amountCents, createdAt: new Date().toISOString() }
-    insertContribution.run(contribution.id, userId, contribution.amountCents, contribution.createdAt)
-    return contribution
-  })
-
   return {
-    /** The user's plan, opened on first use. */
-    findPlan: (userId: string): Plan => findPlan(userId),
-    /** Saves one contribution in its own transaction, opening the plan if needed. */
-    addContribution: (userId: string, amountCents: number): Contribution =>
-      addContribution.immediate(userId, amountCents),
+    /** The user's plan, opened on first use; the balance and the list come from one transaction's snapshot. */
+    async findPlan(userId: string): Promise<Plan> {
+      await openPlan(db, userId)
+      return db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .execute(async (trx) => {
+          const { balanceCents } = await trx
+            .selectFrom('contributions')
+            .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amountCents'), eb.lit(0)).as('balanceCents'))
+            .where('userId', '=', userId)
+            .executeTakeFirstOrThrow()
+          const contributions = await trx
+            .selectFrom('contributions')
+            .select(['id', 'amountCents', 'createdAt'])
+            .where('userId', '=', userId)
+            .orderBy('sequence', 'desc')
+            .execute()
+          // PostgreSQL's sum() of integers is a bigint, which openDatabase reads back as a number.
+          return { balanceCents, contributions }
+        })
+    },
+
+    /** Saves one contribution, opening the plan if needed; the plan and the contribution commit together. */
+    async addContribution(userId: string, amountCents: number): Promise<Contribution> {
+      return db.transaction().execute(async (trx) => {
+        await openPlan(trx, userId)
+        // The plan's row counter hands out the order; on PostgreSQL the row stays locked until this commits.
+        const { contributionCount } = await trx
+          .updateTable('plans')
+          .set((eb) => ({ contributionCount: eb('contributionCount', '+', 1) }))
+          .where('userId', '=', userId)
+          .returning('contributionCount')
+          .executeTakeFirstOrThrow()
+        const contribution = { id: randomUUID(), amountCents, createdAt: new Date().toISOString() }
+        await trx
+          .insertInto('contributions')
+          .values({ ...contribution, userId, sequence: contributionCount })
+          .execute()
+        return contribution
+      })
+    },
   }
 }
 export type PlansRepository = ReturnType<typeof createPlansRepository>

@@ -16,7 +16,7 @@ export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansRepository }> 
     '/api/plan',
     { schema: { security: SIGNED_IN, response: { 200: Ok(Plan), 401: ErrorResponse } } },
     async (request) => {
-      return { status: 'ok', data: plans.findPlan(request.user.id) } as const
+      return { status: 'ok', data: await plans.findPlan(request.user.id) } as const
     },
   )
 
@@ -30,7 +30,7 @@ export const plansRoutes: FastifyPluginAsyncTypebox<{ plans: PlansRepository }> 
       },
     },
     async (request, reply) => {
-      const contribution = plans.addContribution(request.user.id, request.body.amountCents)
+      const contribution = await plans.addContribution(request.user.id, request.body.amountCents)
       return reply.code(201).send({ status: 'ok', data: contribution })
     },
   )

@@ -1,9 +1,7 @@
 import type { SchemaMigration } from '@sso/shared/db'
 import { sql } from 'kysely'
 
-// Times are milliseconds since the Unix epoch, written by the application, so that a session's lifetime and the
-// login throttle follow one clock that tests can move. (The login sessions and their refresh tokens get their own
-// migration: their design is changing.)
+// Times are milliseconds since the Unix epoch. (The old 001 also made the login throttle and sessions: 002, 003.)
 export const usersAccounts: SchemaMigration = {
   async up(db, { int64 }) {
     await db.schema
