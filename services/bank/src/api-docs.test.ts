@@ -6,7 +6,7 @@ import {
 } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { App } from './app.js'
-import { buildTestApp, testConfig } from './test-app.js'
+import { buildTestApp, createTestConfig } from './test-app.js'
 
 let app: App
 beforeEach(async () => {
@@ -67,11 +67,11 @@ describe('the OpenAPI document at /docs/json', () => {
   it('holds nothing of the configuration: no secret, no URL, no file path', async () => {
     const text = (await app.inject({ url: '/docs/json' })).body
     const configuredValues = [
-      testConfig.JWT_SECRET,
-      testConfig.DATABASE_PATH,
-      testConfig.BANK_PUBLIC_URL,
-      testConfig.RETIREMENT_PUBLIC_URL,
-      ...testConfig.BACKCHANNEL_LOGOUT_URLS,
+      createTestConfig().JWT_SECRET,
+      createTestConfig().DATABASE_PATH,
+      createTestConfig().BANK_PUBLIC_URL,
+      createTestConfig().RETIREMENT_PUBLIC_URL,
+      ...createTestConfig().BACKCHANNEL_LOGOUT_URLS,
     ]
     for (const value of configuredValues) expect(text).not.toContain(value)
   })

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { describeEachEngine } from '../../../e2e/support/test-databases.js'
 import type { App } from './app.js'
 import { retirementMigrations } from './db/migrations/index.js'
-import { alice, bearer, buildTestApp, databaseConfig, TEST_SECRET } from './test-app.js'
+import { alice, bearer, buildTestApp, databaseConfig, TEST_JWT_SECRET } from './test-app.js'
 
 describeEachEngine('retirement app', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(retirementMigrations))
@@ -47,7 +47,7 @@ describeEachEngine('retirement app', (engine) => {
   describe('access token verification', () => {
     it('accepts a token the bank would issue', async () => {
       app = await buildTestApp(await freshDatabase())
-      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET }))).toBe(200)
+      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))).toBe(200)
     })
 
     it('refuses a token signed with another secret', async () => {
@@ -59,7 +59,7 @@ describeEachEngine('retirement app', (engine) => {
       app = await buildTestApp(await freshDatabase())
       const forged = forgeAccessToken(alice, {
         secret: OTHER_SECRET,
-        header: { alg: 'HS256', typ: 'JWT', kid: deriveKeyId(TEST_SECRET) },
+        header: { alg: 'HS256', typ: 'JWT', kid: deriveKeyId(TEST_JWT_SECRET) },
       })
       expect(await statusOf(forged)).toBe(401)
     })
@@ -68,9 +68,9 @@ describeEachEngine('retirement app', (engine) => {
       app = await buildTestApp({
         ...(await freshDatabase()),
         JWT_SECRET: OTHER_SECRET,
-        JWT_PREVIOUS_SECRETS: [TEST_SECRET],
+        JWT_PREVIOUS_SECRETS: [TEST_JWT_SECRET],
       })
-      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET }))).toBe(200)
+      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))).toBe(200)
     })
 
     it.each<[string, Record<string, unknown>]>([
@@ -82,8 +82,8 @@ describeEachEngine('retirement app', (engine) => {
     ])('refuses a token with %s', async (_name, header) => {
       app = await buildTestApp(await freshDatabase())
       // 'k' stands for the right kid, so only the named flaw differs from a good token.
-      const withKid = header.kid === 'k' ? { ...header, kid: deriveKeyId(TEST_SECRET) } : header
-      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET, header: withKid }))).toBe(401)
+      const withKid = header.kid === 'k' ? { ...header, kid: deriveKeyId(TEST_JWT_SECRET) } : header
+      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_JWT_SECRET, header: withKid }))).toBe(401)
     })
 
     it.each([
@@ -99,21 +99,24 @@ describeEachEngine('retirement app', (engine) => {
       ['with a sub that is not a UUID', { sub: 'admin' }],
     ])('refuses a token %s', async (_name, claims) => {
       app = await buildTestApp(await freshDatabase())
-      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_SECRET, claims }))).toBe(401)
+      expect(await statusOf(forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims }))).toBe(401)
     })
 
     it('tolerates clocks that differ by a few seconds', async () => {
       app = await buildTestApp(await freshDatabase())
       expect(
         await statusOf(
-          forgeAccessToken(alice, { secret: TEST_SECRET, claims: { exp: nowSeconds() - 5, iat: nowSeconds() + 5 } }),
+          forgeAccessToken(alice, {
+            secret: TEST_JWT_SECRET,
+            claims: { exp: nowSeconds() - 5, iat: nowSeconds() + 5 },
+          }),
         ),
       ).toBe(200)
     })
 
     it('refuses a token over 4 KiB without parsing it', async () => {
       app = await buildTestApp(await freshDatabase())
-      const huge = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { padding: 'x'.repeat(4096) } })
+      const huge = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { padding: 'x'.repeat(4096) } })
       const response = await app.inject({ url: '/api/me', headers: bearer(huge) })
       expect(response.statusCode).toBe(401)
       expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"')

@@ -1,9 +1,9 @@
 import { ConfigError } from '@sso/shared'
 import { describe, expect, it } from 'vitest'
 import { loadRetirementConfig } from './config.js'
-import { TEST_SECRET } from './test-app.js'
+import { TEST_JWT_SECRET } from './test-app.js'
 
-const production = { NODE_ENV: 'production', JWT_SECRET: TEST_SECRET }
+const production = { NODE_ENV: 'production', JWT_SECRET: TEST_JWT_SECRET }
 
 describe('loadRetirementConfig', () => {
   it('defaults to port 3001 and its own SQLite file', () => {

@@ -43,6 +43,10 @@ export interface Credentials {
   password: string
 }
 
+/** The two users the unit tests of both services know by name (retirement adds the id the bank gave them). */
+export const alice = { username: 'alice', password: TEST_PASSWORD }
+export const bob = { username: 'bob', password: 'hunter2 is not a password' }
+
 export interface HelperOptions {
   headers?: Record<string, string>
   /** More to say when a step fails, e.g. the services' output. */

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, bob, buildTestApp, databaseConfig, testConfig } from '../test-app.js'
+import { alice, bob, buildTestApp, createTestConfig, databaseConfig } from '../test-app.js'
 
 describeEachEngine('accounts-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -48,7 +48,7 @@ describeEachEngine('accounts-routes (bank)', (engine) => {
       await register(injectInto(app), alice)
       const { accessToken } = await logIn(injectInto(app), alice)
       vi.useFakeTimers({ toFake: ['Date'] })
-      vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 31) * 1000)
+      vi.setSystemTime(Date.now() + (createTestConfig().ACCESS_TOKEN_TTL + 31) * 1000)
       const response = await app.inject({ url: '/api/accounts', headers: { authorization: `Bearer ${accessToken}` } })
       expect(response.statusCode).toBe(401)
       expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"')

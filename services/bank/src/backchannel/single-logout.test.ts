@@ -10,9 +10,9 @@ import {
   buildTestApp,
   cookiesOf,
   createLogoutReceiver,
+  createTestConfig,
   databaseConfig,
   TEST_JWT_SECRET,
-  testConfig,
 } from '../test-app.js'
 import { MAX_RETRY_DELAY_MS, retryDelayMs } from './logout-delivery.js'
 
@@ -145,7 +145,7 @@ describeEachEngine('single-logout (bank)', (engine) => {
       await app.inject({ method: 'POST', url: '/api/logout', cookies })
       await receivedNotices(1)
       vi.useFakeTimers({ toFake: ['Date'] })
-      vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 31) * 1000)
+      vi.setSystemTime(Date.now() + (createTestConfig().ACCESS_TOKEN_TTL + 31) * 1000)
       const attempts = receiver.received.length
       await new Promise((resolve) => setTimeout(resolve, 1_300))
       vi.useRealTimers()
@@ -268,7 +268,7 @@ describeEachEngine('single-logout (bank)', (engine) => {
         method: 'DELETE',
         url: `/api/sessions/${decodeToken(accessToken).claims.sid}`,
         cookies,
-        headers: { origin: testConfig.RETIREMENT_PUBLIC_URL },
+        headers: { origin: createTestConfig().RETIREMENT_PUBLIC_URL },
       })
       expect(allowed.statusCode).toBe(204)
     })

@@ -3,13 +3,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type OpenedDatabase, openDatabase } from '@sso/shared/db'
+import { injectInto, logIn } from '@sso/shared/testing'
 import argon2 from 'argon2'
 import type Database from 'better-sqlite3'
 import { type Kysely, sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createLegacySqliteFile } from '../../../../e2e/support/legacy-sqlite.js'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
-import { buildTestApp, logIn } from '../test-app.js'
+import { alice, buildTestApp } from '../test-app.js'
 import type { BankDatabase } from './bank-database.js'
 import { bankLegacyVersions, bankMigrations } from './migrations/index.js'
 
@@ -228,7 +229,7 @@ describe('a SQLite file made by the earlier .sql runner', () => {
     })
     const app = await buildTestApp({ DATABASE_PATH: path })
     try {
-      const { accessToken } = await logIn(app, { username: 'alice', password: 'correct horse battery staple' })
+      const { accessToken } = await logIn(injectInto(app), alice)
       const accounts = await app.inject({ url: '/api/accounts', headers: { authorization: `Bearer ${accessToken}` } })
       expect(accounts.json().data).toEqual([{ id: 'a-1', name: 'Checking', balanceCents: 12_345 }])
     } finally {

@@ -2,10 +2,12 @@
 // per-username one takes 50 wrong passwords for one username at once. The counter is incremented (INSERT … ON CONFLICT DO UPDATE
 // … RETURNING, on the database's clock) before argon2 runs, so at most the limit of them ever reach the password
 // check: each 401 is one argon2 verification, each 429 was refused before it.
+
+import { injectInto, register } from '@sso/shared/testing'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createTestDatabase } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
-import { alice, buildTestApp, signUp } from '../test-app.js'
+import { alice, buildTestApp } from '../test-app.js'
 
 const attempts = 50
 const maxFailures = 10
@@ -20,7 +22,7 @@ describe.skipIf(inject('postgresUnavailable') !== '')('login counters on Postgre
       await buildTestApp({ DATABASE_URL: database.databaseUrl, TRUST_PROXY: ['127.0.0.1'] }),
       await buildTestApp({ DATABASE_URL: database.databaseUrl, TRUST_PROXY: ['127.0.0.1'] }),
     ]
-    await signUp(replicas[0]!, alice)
+    await register(injectInto(replicas[0]!), alice)
   })
   afterAll(async () => {
     await Promise.all(replicas.map((app) => app.close()))

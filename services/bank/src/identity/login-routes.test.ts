@@ -5,7 +5,7 @@ import { describeEachEngine, type TestDatabaseSettings } from '../../../../e2e/s
 import type { App } from '../app.js'
 import type { BankDatabase } from '../db/bank-database.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, bob, buildTestApp, cookiesOf, databaseConfig, testConfig } from '../test-app.js'
+import { alice, bob, buildTestApp, cookiesOf, createTestConfig, databaseConfig } from '../test-app.js'
 
 describeEachEngine('login-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -58,7 +58,7 @@ describeEachEngine('login-routes (bank)', (engine) => {
         exp: expect.any(Number),
         jti: expect.any(String),
       })
-      expect((claims.exp as number) - (claims.iat as number)).toBe(testConfig.ACCESS_TOKEN_TTL)
+      expect((claims.exp as number) - (claims.iat as number)).toBe(createTestConfig().ACCESS_TOKEN_TTL)
     })
 
     it('sets the access_token and refresh_token cookies with the attributes of docs/spec.md#cookies', async () => {
@@ -66,7 +66,7 @@ describeEachEngine('login-routes (bank)', (engine) => {
       const access = response.cookies.find((cookie) => cookie.name === 'access_token')
       const refresh = response.cookies.find((cookie) => cookie.name === 'refresh_token')
       expect(access).toMatchObject({ value: response.json().data, httpOnly: true, sameSite: 'Lax', path: '/' })
-      expect(access?.maxAge).toBe(testConfig.ACCESS_TOKEN_TTL)
+      expect(access?.maxAge).toBe(createTestConfig().ACCESS_TOKEN_TTL)
       expect(refresh).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/' })
       // `<sid>.<generation>.<256 random bits>.<MAC>`: see sessions/refresh-token.ts.
       expect(refresh?.value).toMatch(/^[0-9a-f-]{36}\.0\.[\w-]{43}\.[\w-]{22}$/)

@@ -4,7 +4,7 @@ import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
 import { REFRESHES_PER_SESSION } from '../sessions/refresh-limits.js'
-import { alice, buildTestApp, cookiesOf, databaseConfig, testConfig } from '../test-app.js'
+import { alice, buildTestApp, cookiesOf, createTestConfig, databaseConfig } from '../test-app.js'
 
 describeEachEngine('pages-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -88,7 +88,7 @@ describeEachEngine('pages-routes (bank)', (engine) => {
       await register(injectInto(app), alice)
       const { cookies } = await logIn(injectInto(app), alice)
       vi.useFakeTimers({ toFake: ['Date'] })
-      vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 60) * 1000)
+      vi.setSystemTime(Date.now() + (createTestConfig().ACCESS_TOKEN_TTL + 60) * 1000)
       const response = await app.inject({
         url: `/login?return_to=${encodeURIComponent('http://localhost:3001/plan')}`,
         cookies,
@@ -333,7 +333,7 @@ describeEachEngine('pages-routes (bank)', (engine) => {
       await register(injectInto(app), alice)
       const { cookies } = await logIn(injectInto(app), alice)
       vi.useFakeTimers({ toFake: ['Date'] })
-      vi.setSystemTime(Date.now() + (testConfig.ACCESS_TOKEN_TTL + 60) * 1000)
+      vi.setSystemTime(Date.now() + (createTestConfig().ACCESS_TOKEN_TTL + 60) * 1000)
       const response = await app.inject({ url: '/', cookies })
       expect(response.statusCode).toBe(200)
       expect(response.body).toContain('Hello, alice')
@@ -344,7 +344,7 @@ describeEachEngine('pages-routes (bank)', (engine) => {
       await register(injectInto(app), alice)
       const { cookies } = await logIn(injectInto(app), alice)
       vi.useFakeTimers({ toFake: ['Date'] })
-      vi.setSystemTime(Date.now() + (testConfig.REFRESH_TOKEN_TTL + 60) * 1000)
+      vi.setSystemTime(Date.now() + (createTestConfig().REFRESH_TOKEN_TTL + 60) * 1000)
       const response = await app.inject({ url: '/', cookies })
       expect(response.statusCode).toBe(303)
       expect(response.headers.location).toBe('/login')
@@ -374,7 +374,7 @@ describeEachEngine('pages-routes (bank)', (engine) => {
   })
 
   describe('GET /logout (the way out from the retirement app)', () => {
-    const retirementPlan = `${testConfig.RETIREMENT_PUBLIC_URL}/`
+    const retirementPlan = `${createTestConfig().RETIREMENT_PUBLIC_URL}/`
 
     it('shows a confirm form that posts to /logout with a CSRF token, and logs nobody out', async () => {
       await register(injectInto(app), alice)

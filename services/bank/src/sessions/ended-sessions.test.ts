@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, buildTestApp, databaseConfig, testConfig } from '../test-app.js'
+import { alice, buildTestApp, createTestConfig, databaseConfig } from '../test-app.js'
 
 describeEachEngine('ended-sessions (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -65,7 +65,7 @@ describeEachEngine('ended-sessions (bank)', (engine) => {
       const { accessToken } = await logIn(injectInto(app), alice)
       vi.advanceTimersByTime(11 * minuteMs) // the clean-up has run; the session ended at minute 55
       expect((await me(accessToken)).statusCode).toBe(200)
-      vi.advanceTimersByTime((testConfig.ACCESS_TOKEN_TTL + 60) * 1000 - 11 * minuteMs)
+      vi.advanceTimersByTime((createTestConfig().ACCESS_TOKEN_TTL + 60) * 1000 - 11 * minuteMs)
       expect((await me(accessToken)).statusCode).toBe(401)
     })
   })

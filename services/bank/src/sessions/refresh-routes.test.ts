@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, buildTestApp, cookiesOf, databaseConfig, testConfig } from '../test-app.js'
+import { alice, buildTestApp, cookiesOf, createTestConfig, databaseConfig } from '../test-app.js'
 import { REFRESHES_PER_ADDRESS, REFRESHES_PER_SESSION } from './refresh-limits.js'
 
 describeEachEngine('refresh-routes (bank)', (engine) => {
@@ -58,7 +58,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
       const first = (await logIn(injectInto(app), alice)).cookies.refresh_token
       const second = cookiesOf(await refresh(withRefreshToken(first))).refresh_token
       vi.useFakeTimers({ toFake: ['Date'] })
-      vi.setSystemTime(Date.now() + (testConfig.REFRESH_REUSE_GRACE + 1) * 1000)
+      vi.setSystemTime(Date.now() + (createTestConfig().REFRESH_REUSE_GRACE + 1) * 1000)
       // The stolen first token comes back too late for a parallel tab: both the thief's and the user's tokens stop working.
       const reuse = await refresh(withRefreshToken(first))
       expect(reuse.statusCode).toBe(401)
@@ -107,7 +107,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
       const first = (await logIn(injectInto(app), alice)).cookies.refresh_token
       const rotated = await refresh(withRefreshToken(first))
       vi.useFakeTimers({ toFake: ['Date'] })
-      vi.setSystemTime(Date.now() + (testConfig.REFRESH_REUSE_GRACE - 1) * 1000)
+      vi.setSystemTime(Date.now() + (createTestConfig().REFRESH_REUSE_GRACE - 1) * 1000)
       const again = await refresh(withRefreshToken(first))
       expect(again.statusCode).toBe(200)
       expect(cookiesOf(again).refresh_token).toBe(cookiesOf(rotated).refresh_token)
@@ -145,7 +145,7 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
       const other = (await logIn(injectInto(app), alice)).cookies.refresh_token
       await refresh(withRefreshToken(stolen))
       vi.useFakeTimers({ toFake: ['Date'] })
-      vi.setSystemTime(Date.now() + (testConfig.REFRESH_REUSE_GRACE + 1) * 1000)
+      vi.setSystemTime(Date.now() + (createTestConfig().REFRESH_REUSE_GRACE + 1) * 1000)
       expect((await refresh(withRefreshToken(stolen))).statusCode).toBe(401)
       expect((await refresh(withRefreshToken(other))).statusCode).toBe(200)
     })
@@ -199,16 +199,16 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
       vi.useFakeTimers({ toFake: ['Date'] })
       // Rotate every day for the whole lifetime: still no extension.
       const dayMs = 24 * 60 * 60_000
-      for (let day = 1; day * dayMs < testConfig.REFRESH_TOKEN_TTL * 1000; day++) {
+      for (let day = 1; day * dayMs < createTestConfig().REFRESH_TOKEN_TTL * 1000; day++) {
         vi.setSystemTime(loginTime + day * dayMs)
         const response = await refresh(withRefreshToken(refreshToken))
         expect(response.statusCode).toBe(200)
         const cookie = response.cookies.find((candidate) => candidate.name === 'refresh_token')
         // The cookie's lifetime shrinks with the session's remaining time.
-        expect(cookie?.maxAge).toBeLessThanOrEqual(testConfig.REFRESH_TOKEN_TTL - (day * dayMs) / 1000)
+        expect(cookie?.maxAge).toBeLessThanOrEqual(createTestConfig().REFRESH_TOKEN_TTL - (day * dayMs) / 1000)
         refreshToken = cookie?.value
       }
-      vi.setSystemTime(loginTime + testConfig.REFRESH_TOKEN_TTL * 1000 + 1000)
+      vi.setSystemTime(loginTime + createTestConfig().REFRESH_TOKEN_TTL * 1000 + 1000)
       expect((await refresh(withRefreshToken(refreshToken))).statusCode).toBe(401)
     })
   })

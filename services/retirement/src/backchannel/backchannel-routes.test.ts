@@ -5,13 +5,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { retirementMigrations } from '../db/migrations/index.js'
-import { alice, bearer, buildTestApp, databaseConfig, TEST_SECRET } from '../test-app.js'
+import { alice, bearer, buildTestApp, databaseConfig, TEST_JWT_SECRET } from '../test-app.js'
 
 describeEachEngine('POST /backchannel/logout', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(retirementMigrations))
 
   const bob = { id: '7d1e4a2b-3c5f-4e6a-8b9c-0d1e2f3a4b5c', username: 'bob' }
-  const keyring = createKeyring(TEST_SECRET)
+  const keyring = createKeyring(TEST_JWT_SECRET)
 
   let app: App
   beforeEach(async () => {
@@ -35,10 +35,10 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
   describe('POST /backchannel/logout', () => {
     it("accepts the bank's logout token (200) and from then on refuses that session's access tokens only", async () => {
       const sid = randomUUID()
-      const revoked = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
-      const sameSessionLater = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
-      const otherSession = forgeAccessToken(alice, { secret: TEST_SECRET })
-      const otherUser = forgeAccessToken(bob, { secret: TEST_SECRET })
+      const revoked = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { sid } })
+      const sameSessionLater = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { sid } })
+      const otherSession = forgeAccessToken(alice, { secret: TEST_JWT_SECRET })
+      const otherUser = forgeAccessToken(bob, { secret: TEST_JWT_SECRET })
       expect((await me(revoked)).statusCode).toBe(200)
 
       const response = await postLogout(form(bankLogoutToken({ sid, sub: alice.id })))
@@ -56,23 +56,26 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
 
     it('with sub alone, refuses every token of that user issued at or before the notice, and none after', async () => {
       const now = Math.floor(Date.now() / 1000)
-      const earlier = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { iat: now - 60 } })
-      const sameSecond = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { iat: now } })
-      const bobs = forgeAccessToken(bob, { secret: TEST_SECRET, claims: { iat: now - 60 } })
+      const earlier = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { iat: now - 60 } })
+      const sameSecond = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { iat: now } })
+      const bobs = forgeAccessToken(bob, { secret: TEST_JWT_SECRET, claims: { iat: now - 60 } })
       expect(
-        (await postLogout(form(forgeLogoutToken(TEST_SECRET, { claims: { sid: undefined, sub: alice.id, iat: now } }))))
-          .statusCode,
+        (
+          await postLogout(
+            form(forgeLogoutToken(TEST_JWT_SECRET, { claims: { sid: undefined, sub: alice.id, iat: now } })),
+          )
+        ).statusCode,
       ).toBe(200)
       expect((await me(earlier)).statusCode).toBe(401)
       expect((await me(sameSecond)).statusCode).toBe(401)
       expect((await me(bobs)).statusCode).toBe(200)
-      const later = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { iat: now + 1 } })
+      const later = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { iat: now + 1 } })
       expect((await me(later)).statusCode).toBe(200)
     })
 
     it('sends the browser of a revoked session from the plan page to the bank login (303)', async () => {
       const sid = randomUUID()
-      const token = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
+      const token = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { sid } })
       expect((await app.inject({ url: '/', cookies: { access_token: token } })).statusCode).toBe(200)
       await postLogout(form(bankLogoutToken({ sid, sub: alice.id })))
       const page = await app.inject({ url: '/', cookies: { access_token: token } })
@@ -88,16 +91,16 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
       expect(replay.json()).toMatchObject({ status: 'error', code: 'SSO_LOGOUT_TOKEN_INVALID' })
       // Another token with the same jti, even for another session, is a replay too.
       const jti = randomUUID()
-      expect((await postLogout(form(forgeLogoutToken(TEST_SECRET, { claims: { jti } })))).statusCode).toBe(200)
-      expect((await postLogout(form(forgeLogoutToken(TEST_SECRET, { claims: { jti } })))).statusCode).toBe(400)
+      expect((await postLogout(form(forgeLogoutToken(TEST_JWT_SECRET, { claims: { jti } })))).statusCode).toBe(200)
+      expect((await postLogout(form(forgeLogoutToken(TEST_JWT_SECRET, { claims: { jti } })))).statusCode).toBe(400)
     })
 
     it('refuses a forged logout token (another key) with 400, and revokes nothing', async () => {
       const sid = randomUUID()
-      const token = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
+      const token = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { sid } })
       const otherSecret = 'another-deployment-secret-0123456789-abcdefghij'
       for (const forged of [
-        forgeLogoutToken(otherSecret, { header: { kid: deriveKeyId(TEST_SECRET) }, claims: { sid } }),
+        forgeLogoutToken(otherSecret, { header: { kid: deriveKeyId(TEST_JWT_SECRET) }, claims: { sid } }),
         forgeLogoutToken(otherSecret, { claims: { sid } }),
       ]) {
         expect((await postLogout(form(forged))).statusCode).toBe(400)
@@ -107,17 +110,17 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
 
     it('refuses wrongly typed tokens with 400: typ JWT, an access token, a logout token without events', async () => {
       const sid = randomUUID()
-      const accessToken = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
+      const accessToken = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { sid } })
       for (const wrong of [
-        forgeLogoutToken(TEST_SECRET, { header: { typ: 'JWT' }, claims: { sid } }),
+        forgeLogoutToken(TEST_JWT_SECRET, { header: { typ: 'JWT' }, claims: { sid } }),
         accessToken,
         forgeAccessToken(alice, {
-          secret: TEST_SECRET,
+          secret: TEST_JWT_SECRET,
           claims: { sid, events: { [BACKCHANNEL_LOGOUT_EVENT]: {} }, aud: ['retirement'] },
         }),
-        forgeLogoutToken(TEST_SECRET, { claims: { sid, events: undefined } }),
-        forgeLogoutToken(TEST_SECRET, { claims: { sid, nonce: 'abc' } }),
-        forgeLogoutToken(TEST_SECRET, { claims: { sid: undefined } }),
+        forgeLogoutToken(TEST_JWT_SECRET, { claims: { sid, events: undefined } }),
+        forgeLogoutToken(TEST_JWT_SECRET, { claims: { sid, nonce: 'abc' } }),
+        forgeLogoutToken(TEST_JWT_SECRET, { claims: { sid: undefined } }),
       ]) {
         const response = await postLogout(form(wrong))
         expect(response.statusCode).toBe(400)
@@ -161,7 +164,7 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
       try {
         app = await buildTestApp({ ...database, MAX_ACCESS_TOKEN_TTL: 900 })
         const sid = randomUUID()
-        const token = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
+        const token = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { sid } })
         const logoutToken = bankLogoutToken({ sid })
         expect((await postLogout(form(logoutToken))).statusCode).toBe(200)
         await app.close()
@@ -176,7 +179,7 @@ describeEachEngine('POST /backchannel/logout', (engine) => {
         vi.useFakeTimers({ toFake: ['Date'] })
         vi.setSystemTime(Date.now() + (900 + 31) * 1000)
         app = await buildTestApp({ ...database, MAX_ACCESS_TOKEN_TTL: 900 })
-        const fresh = forgeAccessToken(alice, { secret: TEST_SECRET, claims: { sid } })
+        const fresh = forgeAccessToken(alice, { secret: TEST_JWT_SECRET, claims: { sid } })
         expect((await me(fresh)).statusCode).toBe(200)
       } finally {
         await app.close()

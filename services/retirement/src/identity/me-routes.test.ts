@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { retirementMigrations } from '../db/migrations/index.js'
-import { alice, bearer, buildTestApp, databaseConfig, TEST_SECRET } from '../test-app.js'
+import { alice, bearer, buildTestApp, databaseConfig, TEST_JWT_SECRET } from '../test-app.js'
 
 describeEachEngine('retirement GET /api/me', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(retirementMigrations))
@@ -22,7 +22,7 @@ describeEachEngine('retirement GET /api/me', (engine) => {
     it('answers the user from the token alone', async () => {
       const response = await app.inject({
         url: '/api/me',
-        headers: bearer(forgeAccessToken(alice, { secret: TEST_SECRET })),
+        headers: bearer(forgeAccessToken(alice, { secret: TEST_JWT_SECRET })),
       })
       expect(response.statusCode).toBe(200)
       expect(response.json()).toEqual({ status: 'ok', data: { id: alice.id, username: 'alice' } })
@@ -32,7 +32,7 @@ describeEachEngine('retirement GET /api/me', (engine) => {
     it('reads the access_token cookie when there is no Authorization header', async () => {
       const response = await app.inject({
         url: '/api/me',
-        cookies: { access_token: forgeAccessToken(alice, { secret: TEST_SECRET }) },
+        cookies: { access_token: forgeAccessToken(alice, { secret: TEST_JWT_SECRET }) },
       })
       expect(response.json().data.username).toBe('alice')
     })
@@ -40,8 +40,8 @@ describeEachEngine('retirement GET /api/me', (engine) => {
     it('prefers the Bearer header over the cookie', async () => {
       const response = await app.inject({
         url: '/api/me',
-        headers: bearer(forgeAccessToken(bob, { secret: TEST_SECRET })),
-        cookies: { access_token: forgeAccessToken(alice, { secret: TEST_SECRET }) },
+        headers: bearer(forgeAccessToken(bob, { secret: TEST_JWT_SECRET })),
+        cookies: { access_token: forgeAccessToken(alice, { secret: TEST_JWT_SECRET }) },
       })
       expect(response.json().data.username).toBe('bob')
     })

@@ -9,8 +9,8 @@ import {
   buildTestApp,
   databaseConfig,
   TEST_BANK_URL,
+  TEST_JWT_SECRET,
   TEST_RETIREMENT_URL,
-  TEST_SECRET,
 } from '../test-app.js'
 
 describeEachEngine('retirement pages', (engine) => {
@@ -52,7 +52,7 @@ describeEachEngine('retirement pages', (engine) => {
 
   describe('GET /', () => {
     it('greets the signed-in user by name and shows the balance and a contribution form', async () => {
-      const { response } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_SECRET }))
+      const { response } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))
       expect(response.statusCode).toBe(200)
       expect(response.headers['content-type']).toBe('text/html; charset=utf-8')
       expect(response.body).toContain('Hello, <strong>alice</strong>')
@@ -62,20 +62,23 @@ describeEachEngine('retirement pages', (engine) => {
     })
 
     it('offers "Sign out": a link to the bank\'s confirm page, which comes back here if the user stays', async () => {
-      const { response } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_SECRET }))
+      const { response } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))
       const signOut = `${TEST_BANK_URL}/logout?return_to=${encodeURIComponent(`${TEST_RETIREMENT_URL}/`)}`
       expect(response.body).toContain(`<a id="sign-out" href="${signOut.replace(/&/g, '&amp;')}">Sign out</a>`)
     })
 
     it('escapes the username from the token', async () => {
-      const token = forgeAccessToken({ id: alice.id, username: '<script>alert(1)</script>' }, { secret: TEST_SECRET })
+      const token = forgeAccessToken(
+        { id: alice.id, username: '<script>alert(1)</script>' },
+        { secret: TEST_JWT_SECRET },
+      )
       const { response } = await openPlanPage(token)
       expect(response.body).not.toContain('<script>')
       expect(response.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;')
     })
 
     it('sends the security headers of an HTML page', async () => {
-      const { response } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_SECRET }))
+      const { response } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))
       expect(response.headers['content-security-policy']).toContain("frame-ancestors 'none'")
       expect(response.headers['x-content-type-options']).toBe('nosniff')
       expect(response.headers['cache-control']).toBe('no-store')
@@ -103,7 +106,7 @@ describeEachEngine('retirement pages', (engine) => {
 
   describe('POST /contributions', () => {
     it('adds the contribution and redirects (303) to the plan page', async () => {
-      const token = forgeAccessToken(alice, { secret: TEST_SECRET })
+      const token = forgeAccessToken(alice, { secret: TEST_JWT_SECRET })
       const { cookies, csrfToken } = await openPlanPage(token)
       const response = await postForm(cookies, { _csrf: csrfToken, amount: '12.50' })
       expect(response.statusCode).toBe(303)
@@ -115,7 +118,7 @@ describeEachEngine('retirement pages', (engine) => {
     })
 
     it('refuses a form without a CSRF token with 403 and saves nothing', async () => {
-      const token = forgeAccessToken(alice, { secret: TEST_SECRET })
+      const token = forgeAccessToken(alice, { secret: TEST_JWT_SECRET })
       const { cookies } = await openPlanPage(token)
       const response = await postForm(cookies, { amount: '12.50' })
       expect(response.statusCode).toBe(403)
@@ -126,22 +129,22 @@ describeEachEngine('retirement pages', (engine) => {
     })
 
     it('refuses a CSRF token without its cookie with 403', async () => {
-      const { csrfToken } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_SECRET }))
+      const { csrfToken } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))
       const response = await postForm(
-        { access_token: forgeAccessToken(alice, { secret: TEST_SECRET }) },
+        { access_token: forgeAccessToken(alice, { secret: TEST_JWT_SECRET }) },
         { _csrf: csrfToken, amount: '1' },
       )
       expect(response.statusCode).toBe(403)
     })
 
     it('refuses a wrong CSRF token with 403', async () => {
-      const { cookies } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_SECRET }))
+      const { cookies } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))
       const response = await postForm(cookies, { _csrf: 'forged-token', amount: '1' })
       expect(response.statusCode).toBe(403)
     })
 
     it('shows the page again with an error (400) for a bad amount', async () => {
-      const { cookies, csrfToken } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_SECRET }))
+      const { cookies, csrfToken } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))
       const response = await postForm(cookies, { _csrf: csrfToken, amount: '-5' })
       expect(response.statusCode).toBe(400)
       expect(response.headers['content-type']).toBe('text/html; charset=utf-8')
@@ -151,9 +154,9 @@ describeEachEngine('retirement pages', (engine) => {
     })
 
     it('sends a browser whose token expired to the bank login', async () => {
-      const { cookies, csrfToken } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_SECRET }))
+      const { cookies, csrfToken } = await openPlanPage(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }))
       const expired = forgeAccessToken(alice, {
-        secret: TEST_SECRET,
+        secret: TEST_JWT_SECRET,
         claims: { exp: Math.floor(Date.now() / 1000) - 60 },
       })
       const response = await postForm({ ...cookies, access_token: expired }, { _csrf: csrfToken, amount: '1' })

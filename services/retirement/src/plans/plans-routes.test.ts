@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { retirementMigrations } from '../db/migrations/index.js'
-import { alice, bearer, buildTestApp, databaseConfig, TEST_BANK_URL, TEST_SECRET } from '../test-app.js'
+import { alice, bearer, buildTestApp, databaseConfig, TEST_BANK_URL, TEST_JWT_SECRET } from '../test-app.js'
 
 describeEachEngine('retirement plans API', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(retirementMigrations))
@@ -31,14 +31,14 @@ describeEachEngine('retirement plans API', (engine) => {
     it('opens an empty plan on first use', async () => {
       const response = await app.inject({
         url: '/api/plan',
-        headers: bearer(forgeAccessToken(alice, { secret: TEST_SECRET })),
+        headers: bearer(forgeAccessToken(alice, { secret: TEST_JWT_SECRET })),
       })
       expect(response.statusCode).toBe(200)
       expect(response.json()).toEqual({ status: 'ok', data: { balanceCents: 0, contributions: [] } })
     })
 
     it('sums the contributions into the balance and lists them newest first', async () => {
-      const token = forgeAccessToken(alice, { secret: TEST_SECRET })
+      const token = forgeAccessToken(alice, { secret: TEST_JWT_SECRET })
       const first = (await contribute(token, { amountCents: 1250 })).json().data
       const second = (await contribute(token, { amountCents: 100_000_000 })).json().data
       const response = await app.inject({ url: '/api/plan', headers: bearer(token) })
@@ -46,10 +46,10 @@ describeEachEngine('retirement plans API', (engine) => {
     })
 
     it("keeps each user's plan to themselves", async () => {
-      await contribute(forgeAccessToken(alice, { secret: TEST_SECRET }), { amountCents: 500 })
+      await contribute(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }), { amountCents: 500 })
       const response = await app.inject({
         url: '/api/plan',
-        headers: bearer(forgeAccessToken(bob, { secret: TEST_SECRET })),
+        headers: bearer(forgeAccessToken(bob, { secret: TEST_JWT_SECRET })),
       })
       expect(response.json().data).toEqual({ balanceCents: 0, contributions: [] })
     })
@@ -63,7 +63,7 @@ describeEachEngine('retirement plans API', (engine) => {
 
   describe('POST /api/plan/contributions', () => {
     it('saves a contribution and answers 201 with it', async () => {
-      const response = await contribute(forgeAccessToken(alice, { secret: TEST_SECRET }), { amountCents: 4200 })
+      const response = await contribute(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }), { amountCents: 4200 })
       expect(response.statusCode).toBe(201)
       const { data } = response.json()
       expect(data).toEqual({ id: expect.any(String), amountCents: 4200, createdAt: expect.any(String) })
@@ -78,7 +78,7 @@ describeEachEngine('retirement plans API', (engine) => {
       ['a string', '100'],
       ['null', null],
     ])('refuses %s with 400', async (_name, amountCents) => {
-      const token = forgeAccessToken(alice, { secret: TEST_SECRET })
+      const token = forgeAccessToken(alice, { secret: TEST_JWT_SECRET })
       const response = await contribute(token, { amountCents })
       expect(response.statusCode).toBe(400)
       expect(response.json()).toMatchObject({ status: 'error', code: 'SSO_INVALID_INPUT' })
@@ -87,9 +87,9 @@ describeEachEngine('retirement plans API', (engine) => {
     })
 
     it('refuses a missing amount and unknown fields with 400', async () => {
-      expect((await contribute(forgeAccessToken(alice, { secret: TEST_SECRET }), {})).statusCode).toBe(400)
+      expect((await contribute(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }), {})).statusCode).toBe(400)
       expect(
-        (await contribute(forgeAccessToken(alice, { secret: TEST_SECRET }), { amountCents: 1, userId: bob.id }))
+        (await contribute(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }), { amountCents: 1, userId: bob.id }))
           .statusCode,
       ).toBe(400)
     })
@@ -98,7 +98,7 @@ describeEachEngine('retirement plans API', (engine) => {
       const response = await app.inject({
         method: 'POST',
         url: '/api/plan/contributions',
-        headers: { ...bearer(forgeAccessToken(alice, { secret: TEST_SECRET })), 'content-type': 'text/plain' },
+        headers: { ...bearer(forgeAccessToken(alice, { secret: TEST_JWT_SECRET })), 'content-type': 'text/plain' },
         payload: '{"amountCents":100}',
       })
       expect(response.statusCode).toBe(415)
@@ -110,7 +110,7 @@ describeEachEngine('retirement plans API', (engine) => {
         method: 'POST',
         url: '/api/plan/contributions',
         headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
-        cookies: { access_token: forgeAccessToken(alice, { secret: TEST_SECRET }) },
+        cookies: { access_token: forgeAccessToken(alice, { secret: TEST_JWT_SECRET }) },
         payload: JSON.stringify({ amountCents: 100 }),
       })
       expect(response.statusCode).toBe(403)
@@ -122,14 +122,14 @@ describeEachEngine('retirement plans API', (engine) => {
         method: 'POST',
         url: '/api/plan/contributions',
         headers: { 'content-type': 'application/json', origin: TEST_BANK_URL },
-        cookies: { access_token: forgeAccessToken(alice, { secret: TEST_SECRET }) },
+        cookies: { access_token: forgeAccessToken(alice, { secret: TEST_JWT_SECRET }) },
         payload: JSON.stringify({ amountCents: 100 }),
       })
       expect(response.statusCode).toBe(201)
     })
 
     it('answers 413 for a body over 16 KiB', async () => {
-      const response = await contribute(forgeAccessToken(alice, { secret: TEST_SECRET }), {
+      const response = await contribute(forgeAccessToken(alice, { secret: TEST_JWT_SECRET }), {
         amountCents: 1,
         padding: 'x'.repeat(17 * 1024),
       })
