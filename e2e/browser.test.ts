@@ -244,6 +244,29 @@ describe.skipIf(!hasChromium && !isCi)('in a real browser (Chromium)', () => {
       await context.close()
     }
   })
+
+  it("shows each service's API docs page, operations listed, with no Content-Security-Policy violation", async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    page.setDefaultTimeout(navigationTimeoutMs)
+    const violations: string[] = []
+    page.on('console', (message) => {
+      if (message.text().includes('Content Security Policy')) violations.push(message.text())
+    })
+    try {
+      for (const [serviceUrl, operation] of [
+        [services.bankUrl, '/api/login'],
+        [services.retirementUrl, '/api/plan'],
+      ] as const) {
+        await page.goto(`${serviceUrl}/docs`)
+        // Swagger UI draws the operations from /docs/json with its own scripts: the CSP let them run.
+        await expect.poll(() => page.locator('.opblock-summary-path').allTextContents()).toContain(operation)
+      }
+      expect(violations).toEqual([])
+    } finally {
+      await context.close()
+    }
+  })
 })
 
 // Chromium treats http://localhost as a secure context, so Secure and __Host- cookies work there over plain http.

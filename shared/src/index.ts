@@ -1,4 +1,5 @@
 export * from './access-token.js'
+export * from './api-docs.js'
 export * from './auth-plugin.js'
 export * from './config.js'
 export * from './cookies.js'

@@ -6,6 +6,7 @@ import fastifyFormbody from '@fastify/formbody'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
+import { isApiDocsRoute } from './api-docs.js'
 import type { CookiePolicy } from './cookies.js'
 import { createApiRequestGuard } from './csrf.js'
 import { STYLESHEET } from './html.js'
@@ -41,28 +42,45 @@ function computeSecurityHeaders(options: HelmetOptions): Record<string, string> 
 
 async function webSecurityPlugin(app: FastifyInstance, { serviceName, publicUrls, cookies }: WebSecurityOptions) {
   const origins = publicUrls.map((url) => new URL(url).origin)
-  const securityHeaders = computeSecurityHeaders({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: {
-        defaultSrc: ["'none'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'"],
-        // Chromium applies form-action to the redirect after a post too: login at the bank ends at retirement.
-        formAction: ["'self'", ...origins],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-        objectSrc: ["'none'"],
-      },
-    },
+  // Every page allows no script at all. One exception, on its own routes only: the API docs page (Swagger UI) runs
+  // its scripts and styles, all served by this service itself, and draws its icons from data: URLs.
+  const strictDirectives = {
+    defaultSrc: ["'none'"],
+    styleSrc: ["'self'"],
+    imgSrc: ["'self'"],
+    // Chromium applies form-action to the redirect after a post too: login at the bank ends at retirement.
+    formAction: ["'self'", ...origins],
+    frameAncestors: ["'none'"],
+    baseUri: ["'none'"],
+    objectSrc: ["'none'"],
+  }
+  const otherHeaders: HelmetOptions = {
     // HSTS over plain http is ignored by browsers and would only confuse; send it when cookies are Secure.
     strictTransportSecurity: cookies.secure ? { maxAge: 31_536_000 } : false,
     referrerPolicy: { policy: 'no-referrer' },
     // The CSP's frame-ancestors 'none' is what browsers obey; the legacy header says the same for older ones.
     xFrameOptions: { action: 'deny' },
+  }
+  const securityHeaders = computeSecurityHeaders({
+    contentSecurityPolicy: { useDefaults: false, directives: strictDirectives },
+    ...otherHeaders,
   })
-  app.addHook('onRequest', (_request, reply, done) => {
-    reply.headers(securityHeaders)
+  const apiDocsHeaders = computeSecurityHeaders({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        ...strictDirectives,
+        scriptSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        // "Try it out" calls this service's own API, nothing else.
+        connectSrc: ["'self'"],
+        formAction: ["'none'"],
+      },
+    },
+    ...otherHeaders,
+  })
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(isApiDocsRoute(request.routeOptions.url) ? apiDocsHeaders : securityHeaders)
     done()
   })
   await app.register(fastifyFormbody)
@@ -83,7 +101,7 @@ async function webSecurityPlugin(app: FastifyInstance, { serviceName, publicUrls
     if (request.routeOptions.url !== '/assets/app.css') reply.header('cache-control', 'no-store')
     if (closing) reply.header('connection', 'close')
   })
-  app.get('/assets/app.css', async (_request, reply) =>
+  app.get('/assets/app.css', { schema: { hide: true } }, async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET),
   )
 }

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os'
 import fastifyRateLimit from '@fastify/rate-limit'
 import {
   addHealthCheck,
+  apiDocs,
   createKeyring,
   createServiceApp,
   signLogoutToken,
@@ -47,6 +48,11 @@ const PASSWORD_WORK_MAX_QUEUED = PASSWORD_WORK_CONCURRENCY * 32
 // sealed successors, passed rate-limit windows and expired login counts forgotten.
 const ENDED_SESSIONS_PRUNE_INTERVAL_MS = 60 * 60_000
 
+const BANK_API_DESCRIPTION =
+  'The JSON API of the bank: sign-up, login, refresh and logout, the login sessions and the accounts of the signed-in ' +
+  'user. Success is `{"status":"ok","data":…}`, failure `{"status":"error","error":…,"code":…}`; clients branch on ' +
+  '`code`. A cookie-authenticated write must come from one of the two applications (same `Origin`).'
+
 /** What tests may replace: how logout notices travel (unit tests open no sockets). */
 export interface BankDependencies {
   postLogoutToken?: PostLogoutToken
@@ -55,6 +61,7 @@ export interface BankDependencies {
 /** The bank: users, passwords, login sessions and accounts. Registers everything in boot order; never listens. */
 export async function buildApp(config: BankConfig, dependencies: BankDependencies = {}) {
   const app = createServiceApp(config)
+  await app.register(apiDocs, { title: 'bank-sso: bank', description: BANK_API_DESCRIPTION })
 
   const database = await openDatabase<BankDatabase>({
     ...(config.DATABASE_URL === undefined

@@ -1,4 +1,4 @@
-import { addHealthCheck, createKeyring, createServiceApp, ssoAuth, webSecurity } from '@sso/shared'
+import { addHealthCheck, apiDocs, createKeyring, createServiceApp, ssoAuth, webSecurity } from '@sso/shared'
 import { openDatabase } from '@sso/shared/db'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
@@ -13,8 +13,14 @@ import { plansRoutes } from './plans/plans-routes.js'
 // Revocations past their usefulness are forgotten this often (memory and database).
 const revocationsPruneIntervalMs = 10 * 60_000
 
+const RETIREMENT_API_DESCRIPTION =
+  "The JSON API of the retirement service: the signed-in user's plan and contributions, with the access token the " +
+  'bank issued (this service never issues one), and the back-channel logout the bank sends. Success is ' +
+  '`{"status":"ok","data":…}`, failure `{"status":"error","error":…,"code":…}`; clients branch on `code`.'
+
 export async function buildApp(config: RetirementConfig) {
   const app = createServiceApp(config)
+  await app.register(apiDocs, { title: 'bank-sso: retirement', description: RETIREMENT_API_DESCRIPTION })
 
   const { db } = await openDatabase<RetirementDatabase>({
     ...(config.DATABASE_URL === undefined

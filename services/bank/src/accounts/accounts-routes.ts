@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorResponse, Ok } from '@sso/shared'
+import { ErrorResponse, Ok, SIGNED_IN } from '@sso/shared'
 import { Type } from 'typebox'
 import type { AccountsRepository } from './accounts-repository.js'
 
@@ -12,7 +12,7 @@ export const accountsRoutes: FastifyPluginAsyncTypebox<{ accounts: AccountsRepos
 ) => {
   app.get(
     '/api/accounts',
-    { schema: { response: { 200: Ok(Type.Array(Account)), 401: ErrorResponse } } },
+    { schema: { security: SIGNED_IN, response: { 200: Ok(Type.Array(Account)), 401: ErrorResponse } } },
     async (request) => ({ status: 'ok' as const, data: await accounts.listForUser(request.user.id) }),
   )
 }

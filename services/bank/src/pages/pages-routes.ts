@@ -35,6 +35,12 @@ const CredentialsForm = Type.Object({
   return_to: Type.Optional(Type.Unknown()),
 })
 type CredentialsForm = Static<typeof CredentialsForm>
+// The dashboard's "Sign out" (and "Sign out everywhere", everywhere=true) and one session's "Sign out" buttons. A form
+// post always has a body (its CSRF token at least), but a script may send the token as a header and no body.
+const LogoutForm = Type.Union([Type.Undefined(), Type.Object({ everywhere: Type.Optional(Type.Unknown()) })])
+const EndSessionForm = Type.Union([Type.Undefined(), Type.Object({ session_id: Type.Optional(Type.Unknown()) })])
+// Pages, forms and redirects are for browsers: not part of the JSON API's OpenAPI document (docs/spec.md has them).
+const PAGE = { hide: true }
 
 /** An expected failure of ours (bad credentials, taken name, rate limit, busy) that a form can show as it is. */
 function asFormError(error: unknown): (FastifyError & { retryAfterSeconds?: number }) | undefined {
@@ -117,7 +123,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     return reply.redirect(returnTo, 303)
   }
 
-  app.get('/', async (request, reply) => {
+  app.get('/', { schema: PAGE }, async (request, reply) => {
     const user = await findOrResumeSession(request, reply)
     if (!user) return reply.redirect('/login', 303)
     const page = renderDashboard({
@@ -131,7 +137,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     return sendHtml(reply, 200, page)
   })
 
-  app.get('/login', { schema: { querystring: ReturnToQuery } }, async (request, reply) => {
+  app.get('/login', { schema: { ...PAGE, querystring: ReturnToQuery } }, async (request, reply) => {
     const returnTo = resolveReturnTo(request.query.return_to, publicUrls)
     // Single sign-on: a browser that is still signed in goes straight back to where it came from.
     if (await findOrResumeSession(request, reply)) return reply.redirect(returnTo, 303)
@@ -140,11 +146,15 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
 
   app.post(
     '/login',
-    { config: { rateLimit: LOGINS_PER_ADDRESS }, preValidation: app.csrfProtection, schema: { body: CredentialsForm } },
+    {
+      config: { rateLimit: LOGINS_PER_ADDRESS },
+      preValidation: app.csrfProtection,
+      schema: { ...PAGE, body: CredentialsForm },
+    },
     (request, reply) => handleCredentialsForm(request, reply, request.body, renderLoginPage, authenticate),
   )
 
-  app.get('/register', { schema: { querystring: ReturnToQuery } }, async (request, reply) => {
+  app.get('/register', { schema: { ...PAGE, querystring: ReturnToQuery } }, async (request, reply) => {
     const returnTo = resolveReturnTo(request.query.return_to, publicUrls)
     return sendHtml(reply, 200, renderRegisterPage({ csrfToken: reply.generateCsrf(), returnTo }))
   })
@@ -154,14 +164,14 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     {
       config: { rateLimit: SIGN_UPS_PER_ADDRESS },
       preValidation: app.csrfProtection,
-      schema: { body: CredentialsForm },
+      schema: { ...PAGE, body: CredentialsForm },
     },
     (request, reply) => handleCredentialsForm(request, reply, request.body, renderRegisterPage, register),
   )
 
   // The retirement app's "Sign out" link lands here. Only a confirm form: the session is neither ended nor rotated
   // (a refresh cookie alone is enough to show it; the POST revokes by it).
-  app.get('/logout', { schema: { querystring: ReturnToQuery } }, async (request, reply) => {
+  app.get('/logout', { schema: { ...PAGE, querystring: ReturnToQuery } }, async (request, reply) => {
     const signedIn = await app.findSignedInUser(request)
     if (!signedIn && !request.readRefreshTokenCookie()) return reply.redirect('/login', 303)
     const page = renderLogoutPage({
@@ -172,25 +182,33 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     return sendHtml(reply, 200, page)
   })
 
-  app.post('/logout', { preValidation: app.csrfProtection }, async (request, reply) => {
-    // The dashboard's "Sign out everywhere" button sends everywhere=true.
-    const everywhere = (request.body as Record<string, unknown> | undefined)?.everywhere === 'true'
-    await loginSessions.end(request, reply, { everywhere })
-    return reply.redirect('/login', 303)
-  })
+  app.post(
+    '/logout',
+    { preValidation: app.csrfProtection, schema: { ...PAGE, body: LogoutForm } },
+    async (request, reply) => {
+      // The dashboard's "Sign out everywhere" button sends everywhere=true.
+      const everywhere = request.body?.everywhere === 'true'
+      await loginSessions.end(request, reply, { everywhere })
+      return reply.redirect('/login', 303)
+    },
+  )
 
   // One session's "Sign out" button in the dashboard's list (a form cannot send DELETE /api/sessions/:id).
-  app.post('/sessions/end', { preValidation: app.csrfProtection }, async (request, reply) => {
-    const sessionId = (request.body as Record<string, unknown> | undefined)?.session_id
-    const user = await findOrResumeSession(request, reply)
-    if (!user) return reply.redirect('/login', 303)
-    if (sessionId === user.sessionId) {
-      // Ending the session this browser uses is signing out here.
-      await loginSessions.end(request, reply)
-      return reply.redirect('/login', 303)
-    }
-    // Unknown, ended or someone else's: nothing happens, and the list shows what is still live.
-    if (typeof sessionId === 'string') await loginSessions.endOne(sessionId, user.id)
-    return reply.redirect('/', 303)
-  })
+  app.post(
+    '/sessions/end',
+    { preValidation: app.csrfProtection, schema: { ...PAGE, body: EndSessionForm } },
+    async (request, reply) => {
+      const sessionId = request.body?.session_id
+      const user = await findOrResumeSession(request, reply)
+      if (!user) return reply.redirect('/login', 303)
+      if (sessionId === user.sessionId) {
+        // Ending the session this browser uses is signing out here.
+        await loginSessions.end(request, reply)
+        return reply.redirect('/login', 303)
+      }
+      // Unknown, ended or someone else's: nothing happens, and the list shows what is still live.
+      if (typeof sessionId === 'string') await loginSessions.endOne(sessionId, user.id)
+      return reply.redirect('/', 303)
+    },
+  )
 }

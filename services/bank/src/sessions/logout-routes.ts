@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ErrorResponse } from '@sso/shared'
 import { Type } from 'typebox'
 import type { LoginSessions } from './login-sessions.js'
 
@@ -15,8 +16,20 @@ export const logoutRoutes: FastifyPluginAsyncTypebox<{ loginSessions: LoginSessi
   { loginSessions },
 ) => {
   // Always 204: logging out of a session that already ended is still a successful logout.
-  app.post('/api/logout', { schema: { body: LogoutBody, response: { 204: Type.Null() } } }, async (request, reply) => {
-    await loginSessions.end(request, reply, { everywhere: request.body?.everywhere === true })
-    return reply.code(204).send(null)
-  })
+  app.post(
+    '/api/logout',
+    {
+      schema: {
+        description:
+          'Ends the login session of the refresh cookie, or else of the Bearer token, and clears both cookies. ' +
+          '`{"everywhere": true}` ends every session of the user.',
+        body: LogoutBody,
+        response: { 204: Type.Null(), 400: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      await loginSessions.end(request, reply, { everywhere: request.body?.everywhere === true })
+      return reply.code(204).send(null)
+    },
+  )
 }

@@ -12,7 +12,14 @@ export const refreshRoutes: FastifyPluginAsyncTypebox<{ loginSessions: LoginSess
 ) => {
   app.post(
     '/api/refresh',
-    { schema: { response: { 200: TokenResponse, 401: ErrorResponse } } },
+    {
+      schema: {
+        description:
+          'A new access token for the login session of the refresh cookie (which the bank set at login, HttpOnly); ' +
+          'the refresh cookie is rotated. No body.',
+        response: { 200: TokenResponse, 401: ErrorResponse, 429: ErrorResponse },
+      },
+    },
     async (request, reply) => {
       const signedIn = await loginSessions.resume(request, reply)
       if (!signedIn) throw new InvalidRefreshTokenError()

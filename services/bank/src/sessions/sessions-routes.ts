@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorResponse, NotFoundError, Ok } from '@sso/shared'
+import { ErrorResponse, NotFoundError, Ok, SIGNED_IN } from '@sso/shared'
 import { Type } from 'typebox'
 import type { SessionsRepository } from './sessions-repository.js'
 
@@ -17,7 +17,8 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
   app,
   { sessions },
 ) => {
-  app.get('/api/sessions', { schema: { response: { 200: Ok(Type.Array(SessionView)) } } }, async (request) => {
+  const listSchema = { security: SIGNED_IN, response: { 200: Ok(Type.Array(SessionView)), 401: ErrorResponse } }
+  app.get('/api/sessions', { schema: listSchema }, async (request) => {
     const data = (await sessions.listLive(request.user.id)).map((session) => ({
       id: session.id,
       createdAt: new Date(session.createdAt).toISOString(),
@@ -30,7 +31,13 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
 
   app.delete(
     '/api/sessions/:id',
-    { schema: { params: SessionParams, response: { 204: Type.Null(), 404: ErrorResponse } } },
+    {
+      schema: {
+        security: SIGNED_IN,
+        params: SessionParams,
+        response: { 204: Type.Null(), 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse },
+      },
+    },
     async (request, reply) => {
       // An unknown id, an ended session and another user's look the same: others' session ids cannot be probed.
       if (!(await sessions.revokeSession(request.params.id, request.user.id)))

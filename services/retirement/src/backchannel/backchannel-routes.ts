@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import {
+  ErrorResponse,
   FORM_ENCODED_LOGOUT_TOKEN,
   HealthResponse,
   InvalidLogoutTokenError,
@@ -31,7 +32,15 @@ export const backchannelRoutes: FastifyPluginAsyncTypebox<{ keyring: Keyring; re
 ) => {
   app.post(
     '/backchannel/logout',
-    { onRequest: requireFormEncoded, schema: { body: LogoutRequest, response: { 200: HealthResponse } } },
+    {
+      onRequest: requireFormEncoded,
+      schema: {
+        description: 'OpenID Connect Back-Channel Logout 1.0: the bank posts a logout token when a login session ends.',
+        consumes: ['application/x-www-form-urlencoded'],
+        body: LogoutRequest,
+        response: { 200: HealthResponse, 400: ErrorResponse, 415: ErrorResponse },
+      },
+    },
     async (request) => {
       const notice = verifyLogoutToken(app.jwt, keyring, 'retirement', request.body.logout_token)
       if ((await revocations.record(notice)) === 'replayed') {

@@ -1,9 +1,19 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { replyWithoutInternals, type SignedInUser } from '@sso/shared'
 import type { FastifyError, FastifyReply } from 'fastify'
+import { Type } from 'typebox'
 import type { PlansRepository } from '../plans/plans-repository.js'
 import { parseContributionForm } from './contribution-form.js'
 import { renderExpiredFormPage, renderPlanPage } from './plan-page.js'
+
+// Loose on purpose: whatever the browser sent, the plan page comes back with a sentence, not a JSON error. A script
+// may send the CSRF token as a header and no body at all.
+const ContributionForm = Type.Union([
+  Type.Undefined(),
+  Type.Object({ amount: Type.Optional(Type.Unknown()), amountCents: Type.Optional(Type.Unknown()) }),
+])
+// Pages, forms and redirects are for browsers: not part of the JSON API's OpenAPI document (docs/spec.md has them).
+const PAGE = { hide: true }
 
 export interface PagesOptions {
   plans: PlansRepository
@@ -54,26 +64,30 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     return reply.code(statusCode).type('text/html; charset=utf-8').send(page)
   }
 
-  app.get('/', async (request, reply) => {
+  app.get('/', { schema: PAGE }, async (request, reply) => {
     const user = await app.findSignedInUser(request)
     if (!user) return redirectToBankLogin(reply, request.url)
     return sendPlanPage(reply, user, 200)
   })
 
-  app.post('/contributions', { preValidation: app.csrfProtection }, async (request, reply) => {
-    const user = await app.findSignedInUser(request)
-    // The token expired while the form was open: log in again and come back to the plan.
-    if (!user) return redirectToBankLogin(reply, '/')
-    const parsed = parseContributionForm(request.body)
-    if ('error' in parsed) {
-      const typed = (request.body as Record<string, unknown> | undefined)?.amount
-      return sendPlanPage(reply, user, 400, {
-        error: parsed.error,
-        ...(typeof typed === 'string' ? { amount: typed.slice(0, 32) } : {}),
-      })
-    }
-    await plans.addContribution(user.id, parsed.amountCents)
-    // Post/redirect/get: reloading the page afterwards does not contribute twice.
-    return reply.redirect('/', 303)
-  })
+  app.post(
+    '/contributions',
+    { preValidation: app.csrfProtection, schema: { ...PAGE, body: ContributionForm } },
+    async (request, reply) => {
+      const user = await app.findSignedInUser(request)
+      // The token expired while the form was open: log in again and come back to the plan.
+      if (!user) return redirectToBankLogin(reply, '/')
+      const parsed = parseContributionForm(request.body)
+      if ('error' in parsed) {
+        const typed = request.body?.amount
+        return sendPlanPage(reply, user, 400, {
+          error: parsed.error,
+          ...(typeof typed === 'string' ? { amount: typed.slice(0, 32) } : {}),
+        })
+      }
+      await plans.addContribution(user.id, parsed.amountCents)
+      // Post/redirect/get: reloading the page afterwards does not contribute twice.
+      return reply.redirect('/', 303)
+    },
+  )
 }
