@@ -47,9 +47,9 @@ export interface SignedInUser {
   sessionId: string
   tokenId: string
   /** Seconds since the epoch, from `iat`. */
-  issuedAt: number
+  issuedAtSeconds: number
   /** Seconds since the epoch, from `exp`. */
-  expiresAt: number
+  expiresAtSeconds: number
 }
 
 /** How the bank signs an access token: HS256 with the current key, named by `kid`, for both services. */
@@ -93,7 +93,7 @@ export function createVerifiedTokenCache(maxEntries = VERIFIED_TOKENS_CACHED) {
     find(token: string): SignedInUser | undefined {
       const user = entries.get(token)
       if (user === undefined) return undefined
-      if (Date.now() <= (user.expiresAt + CLOCK_TOLERANCE_SECONDS) * 1000) return user
+      if (Date.now() <= (user.expiresAtSeconds + CLOCK_TOLERANCE_SECONDS) * 1000) return user
       entries.delete(token)
       return undefined
     },
@@ -159,5 +159,5 @@ function verifyUncachedToken(token: string, jwt: JWT, keyring: Keyring): SignedI
     throw new InvalidTokenError()
   }
   const { sub, username, sid, jti, iat, exp } = claims
-  return { id: sub, username, sessionId: sid, tokenId: jti, issuedAt: iat, expiresAt: exp }
+  return { id: sub, username, sessionId: sid, tokenId: jti, issuedAtSeconds: iat, expiresAtSeconds: exp }
 }

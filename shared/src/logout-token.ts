@@ -43,9 +43,9 @@ export interface LogoutNotice {
   userId: string | undefined
   tokenId: string
   /** Seconds since the epoch; with `sub` alone, the user's tokens issued at or before it are revoked. */
-  issuedAt: number
+  issuedAtSeconds: number
   /** Seconds since the epoch; the `jti` must be remembered at least this long (plus clock tolerance). */
-  expiresAt: number
+  expiresAtSeconds: number
 }
 
 /**
@@ -108,5 +108,5 @@ export function verifyLogoutToken(jwt: JWT, keyring: Keyring, audience: ServiceN
     exp - iat <= LOGOUT_TOKEN_MAX_LIFETIME_SECONDS &&
     iat <= nowSeconds + CLOCK_TOLERANCE_SECONDS
   if (!isWellFormed) throw new InvalidLogoutTokenError()
-  return { sessionId: sid, userId: sub, tokenId: jti, issuedAt: iat, expiresAt: exp }
+  return { sessionId: sid, userId: sub, tokenId: jti, issuedAtSeconds: iat, expiresAtSeconds: exp }
 }

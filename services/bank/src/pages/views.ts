@@ -80,8 +80,8 @@ function renderSessions(sessions: SessionSummary[], currentSessionId: string, cs
   const rows = sessions.map(
     (session) => html`<tr data-session-id="${session.id}">
 <td>${session.userAgent ?? 'Unknown device'}${session.id === currentSessionId ? html` <strong>(this browser)</strong>` : ''}</td>
-<td>${renderTime(session.createdAt)}</td>
-<td>${renderTime(session.lastUsedAt)}</td>
+<td>${renderTime(session.createdAtMs)}</td>
+<td>${renderTime(session.lastUsedAtMs)}</td>
 <td><form class="inline" method="post" action="/sessions/end">
 <input type="hidden" name="_csrf" value="${csrfToken}">
 <input type="hidden" name="session_id" value="${session.id}">

@@ -22,7 +22,7 @@ export function createLoginSessions({
 }) {
   function setRefreshCookie(reply: FastifyReply, refreshToken: string, session: LoginSession) {
     // The cookie dies with the session: rotation never extends a session's absolute lifetime.
-    reply.setRefreshTokenCookie(refreshToken, Math.max(0, Math.floor((session.expiresAt - Date.now()) / 1000)))
+    reply.setRefreshTokenCookie(refreshToken, Math.max(0, Math.floor((session.expiresAtMs - Date.now()) / 1000)))
   }
 
   return {

@@ -10,14 +10,14 @@ export interface LoginSession {
   id: string
   userId: string
   /** Milliseconds since the epoch: login time + REFRESH_TOKEN_TTL, whatever rotations happen in between. */
-  expiresAt: number
+  expiresAtMs: number
 }
 
-/** A live login session as its user sees it in the session list; times in milliseconds since the epoch. */
+/** A live login session as its user sees it in the session list. */
 export interface SessionSummary {
   id: string
-  createdAt: number
-  lastUsedAt: number
+  createdAtMs: number
+  lastUsedAtMs: number
   userAgent: string | null
 }
 
@@ -125,7 +125,7 @@ export function createSessionsRepository(
         .where('generation', '=', current.generation)
         .where('revokedAt', 'is', null)
         .where('expiresAt', '>', now)
-        .returning(['id', 'userId', 'expiresAt'])
+        .returning(['id', 'userId', 'expiresAt as expiresAtMs'])
         .executeTakeFirst()
       if (won)
         return {
@@ -141,7 +141,7 @@ export function createSessionsRepository(
         .executeTakeFirst()
       if (!row || row.revokedAt !== null || row.expiresAt <= now)
         return { rotation: { outcome: 'invalid' }, revoked: false }
-      const session = { id: current.id, userId: row.userId, expiresAt: row.expiresAt }
+      const session = { id: current.id, userId: row.userId, expiresAtMs: row.expiresAt }
       const revokeForReuse = async () => {
         await revokeAndAnnounce(
           now,
@@ -175,7 +175,7 @@ export function createSessionsRepository(
       userAgent: string | undefined,
     ): Promise<{ session: LoginSession; refreshToken: string }> {
       const now = Date.now()
-      const session = { id: randomUUID(), userId, expiresAt: now + refreshTokenTtlSeconds * 1000 }
+      const session = { id: randomUUID(), userId, expiresAtMs: now + refreshTokenTtlSeconds * 1000 }
       const refreshToken = tokens.issue(session.id, 0)
       await db
         .insertInto('loginSessions')
@@ -185,7 +185,7 @@ export function createSessionsRepository(
           refreshTokenHash: hashRefreshToken(refreshToken),
           createdAt: now,
           lastUsedAt: now,
-          expiresAt: session.expiresAt,
+          expiresAt: session.expiresAtMs,
           userAgent: userAgent ?? null,
         })
         .execute()
@@ -282,7 +282,7 @@ export function createSessionsRepository(
     listLive: (userId: string): Promise<SessionSummary[]> =>
       db
         .selectFrom('loginSessions')
-        .select(['id', 'createdAt', 'lastUsedAt', 'userAgent'])
+        .select(['id', 'createdAt as createdAtMs', 'lastUsedAt as lastUsedAtMs', 'userAgent'])
         .where('userId', '=', userId)
         .where('revokedAt', 'is', null)
         .where('expiresAt', '>', Date.now())

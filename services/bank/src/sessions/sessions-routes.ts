@@ -21,8 +21,8 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
   app.get('/api/sessions', { schema: listSchema }, async (request) => {
     const data = (await sessions.listLive(request.user.id)).map((session) => ({
       id: session.id,
-      createdAt: new Date(session.createdAt).toISOString(),
-      lastUsedAt: new Date(session.lastUsedAt).toISOString(),
+      createdAt: new Date(session.createdAtMs).toISOString(),
+      lastUsedAt: new Date(session.lastUsedAtMs).toISOString(),
       userAgent: session.userAgent,
       current: session.id === request.user.sessionId,
     }))

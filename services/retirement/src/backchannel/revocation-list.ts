@@ -17,7 +17,7 @@ export function createRevocationList(
   const revokedUsers = new Map<string, { issuedUpTo: number; keepUntil: number }>()
   const nowSeconds = () => Math.floor(Date.now() / 1000)
   // The last token of an ended session was issued by the time of the notice and lives at most this long.
-  const keepUntilFor = (notice: LogoutNotice) => notice.issuedAt + maxAccessTokenTtlSeconds + CLOCK_TOLERANCE_SECONDS
+  const keepUntilFor = (notice: LogoutNotice) => notice.issuedAtSeconds + maxAccessTokenTtlSeconds + CLOCK_TOLERANCE_SECONDS
 
   function remember(sessionId: string | undefined, userId: string | undefined, issuedUpTo: number, keepUntil: number) {
     if (sessionId !== undefined) {
@@ -38,7 +38,7 @@ export function createRevocationList(
     return db.transaction().execute(async (trx) => {
       const remembered = await trx
         .insertInto('seenLogoutTokens')
-        .values({ jti: notice.tokenId, keepUntil: notice.expiresAt + CLOCK_TOLERANCE_SECONDS })
+        .values({ jti: notice.tokenId, keepUntil: notice.expiresAtSeconds + CLOCK_TOLERANCE_SECONDS })
         .onConflict((conflict) => conflict.column('jti').doNothing())
         .returning('jti')
         .executeTakeFirst()
@@ -58,7 +58,7 @@ export function createRevocationList(
       } else if (notice.userId !== undefined) {
         await trx
           .insertInto('revokedUsers')
-          .values({ userId: notice.userId, issuedUpTo: notice.issuedAt, keepUntil })
+          .values({ userId: notice.userId, issuedUpTo: notice.issuedAtSeconds, keepUntil })
           .onConflict((conflict) =>
             conflict.column('userId').doUpdateSet((eb) => ({
               // Spelled as CASE: SQLite's two-argument max() is PostgreSQL's greatest().
@@ -104,7 +104,7 @@ export function createRevocationList(
     async record(notice: LogoutNotice): Promise<RecordOutcome> {
       const keepUntil = keepUntilFor(notice)
       const outcome = await recordInDatabase(notice, keepUntil)
-      if (outcome === 'recorded') remember(notice.sessionId, notice.userId, notice.issuedAt, keepUntil)
+      if (outcome === 'recorded') remember(notice.sessionId, notice.userId, notice.issuedAtSeconds, keepUntil)
       return outcome
     },
 
@@ -112,7 +112,7 @@ export function createRevocationList(
     isRevoked(user: SignedInUser): boolean {
       if (revokedSessions.has(user.sessionId)) return true
       const revokedUser = revokedUsers.get(user.id)
-      return revokedUser !== undefined && user.issuedAt <= revokedUser.issuedUpTo
+      return revokedUser !== undefined && user.issuedAtSeconds <= revokedUser.issuedUpTo
     },
 
     /** Forgets entries no token can need any more, in the database and in memory. */
