@@ -17,7 +17,8 @@ export function createRevocationList(
   const revokedUsers = new Map<string, { issuedUpTo: number; keepUntil: number }>()
   const nowSeconds = () => Math.floor(Date.now() / 1000)
   // The last token of an ended session was issued by the time of the notice and lives at most this long.
-  const keepUntilFor = (notice: LogoutNotice) => notice.issuedAtSeconds + maxAccessTokenTtlSeconds + CLOCK_TOLERANCE_SECONDS
+  const keepUntilFor = (notice: LogoutNotice) =>
+    notice.issuedAtSeconds + maxAccessTokenTtlSeconds + CLOCK_TOLERANCE_SECONDS
 
   function remember(sessionId: string | undefined, userId: string | undefined, issuedUpTo: number, keepUntil: number) {
     if (sessionId !== undefined) {
