@@ -149,6 +149,43 @@ describe('loadConfig: DATABASE_URL', () => {
     expect(error.message).toMatch(/^DATABASE_URL: cannot be set together with DATABASE_PATH/)
     expect(error.message).not.toContain(password)
   })
+
+  // The scaled compose keeps the database password out of the environment, as JWT_SECRET_FILE keeps the key out.
+  describe('from DATABASE_URL_FILE', () => {
+    const fileHolding = (text: string) => {
+      const file = join(mkdtempSync(join(tmpdir(), 'sso-config-')), 'database-url')
+      writeFileSync(file, text)
+      return file
+    }
+
+    it('reads the URL from the file, without its trailing newline', () => {
+      const databaseUrl = `postgres://bank:${password}@postgres:5432/bank`
+      const loaded = production({ DATABASE_URL_FILE: fileHolding(`${databaseUrl}\n`) })
+      expect(loaded.DATABASE_URL).toBe(databaseUrl)
+    })
+
+    it('names DATABASE_URL_FILE when the file cannot be read, and when it holds a malformed URL', () => {
+      const unreadable = failureOf(() => production({ DATABASE_URL_FILE: '/nonexistent/database-url' }))
+      expect(unreadable.variable).toBe('DATABASE_URL_FILE')
+      expect(unreadable.message).toMatch(/^DATABASE_URL_FILE: cannot read the file \(ENOENT\)/)
+      const malformed = failureOf(() => production({ DATABASE_URL_FILE: fileHolding(`bank:${password}@db/bank`) }))
+      expect(malformed.variable).toBe('DATABASE_URL_FILE')
+      expect(malformed.message).toMatch(/^DATABASE_URL_FILE: must start with postgres:\/\//)
+      expect(malformed.message).not.toContain(password)
+      // Not SQLite by surprise: an empty file is a mistake, not "no PostgreSQL".
+      const empty = failureOf(() => production({ DATABASE_URL_FILE: fileHolding('\n') }))
+      expect(empty.message).toMatch(/^DATABASE_URL_FILE: the file is empty/)
+    })
+
+    it('refuses DATABASE_URL_FILE beside DATABASE_URL or DATABASE_PATH', () => {
+      const file = fileHolding(`postgres://bank:${password}@db/bank`)
+      const both = failureOf(() => production({ DATABASE_URL_FILE: file, DATABASE_URL: 'postgres://bank@db/bank' }))
+      expect(both.message).toMatch(/^DATABASE_URL: set either DATABASE_URL or DATABASE_URL_FILE, not both/)
+      const withPath = failureOf(() => production({ DATABASE_URL_FILE: file, DATABASE_PATH: '/data/bank.sqlite' }))
+      expect(withPath.message).toMatch(/^DATABASE_URL_FILE: cannot be set together with DATABASE_PATH/)
+      expect(withPath.message).not.toContain(password)
+    })
+  })
 })
 
 describe('describeConfigRisks', () => {

@@ -99,8 +99,11 @@ interface PropertySchema {
  * picks the defaults that depend on it; the secret comes from `JWT_SECRET`, `JWT_SECRET_FILE`, or in development a
  * generated file. Throws {@link ConfigError} naming the first variable that is wrong.
  */
-export function loadConfig<Schema extends TObject>(schema: Schema, env: NodeJS.ProcessEnv): Static<Schema> {
+export function loadConfig<Schema extends TObject>(schema: Schema, environment: NodeJS.ProcessEnv): Static<Schema> {
   const properties = schema.properties as Record<string, PropertySchema>
+  // Problems with a URL read from a file are reported as the file's: the variable the operator actually set.
+  const databaseUrlVariable = environment.DATABASE_URL_FILE ? 'DATABASE_URL_FILE' : 'DATABASE_URL'
+  const env = 'DATABASE_URL' in properties ? withDatabaseUrlFromFile(environment) : environment
   const given: Record<string, unknown> = {}
   for (const [name, property] of Object.entries(properties)) {
     const value = env[name]
@@ -143,7 +146,7 @@ export function loadConfig<Schema extends TObject>(schema: Schema, env: NodeJS.P
   }
   // From `env`: DATABASE_PATH has a default by now, and only one the operator set conflicts.
   if ('DATABASE_URL' in properties && env.DATABASE_URL)
-    checkDatabaseChoice(env.DATABASE_URL, env.DATABASE_PATH || undefined)
+    checkDatabaseChoice(env.DATABASE_URL, env.DATABASE_PATH || undefined, databaseUrlVariable)
   return raw as Static<Schema>
 }
 
@@ -151,10 +154,10 @@ export function loadConfig<Schema extends TObject>(schema: Schema, env: NodeJS.P
  * DATABASE_URL picks PostgreSQL; DATABASE_PATH (which has a default, so only when set explicitly) picks SQLite, and
  * both at once is a mistake (which one was meant?). Messages name the variable, never the URL or its password.
  */
-function checkDatabaseChoice(databaseUrl: string, databasePath: unknown) {
+function checkDatabaseChoice(databaseUrl: string, databasePath: unknown, variable: string) {
   if (databasePath !== undefined) {
     throw new ConfigError(
-      'DATABASE_URL',
+      variable,
       'cannot be set together with DATABASE_PATH; set DATABASE_URL for PostgreSQL or DATABASE_PATH for SQLite',
     )
   }
@@ -162,8 +165,28 @@ function checkDatabaseChoice(databaseUrl: string, databasePath: unknown) {
     chooseDatabase({ databaseUrl })
   } catch (error) {
     if (!(error instanceof DatabaseSettingError)) throw error
-    throw new ConfigError('DATABASE_URL', error.message.replace(/^DATABASE_URL:?\s*/, ''))
+    throw new ConfigError(variable, error.message.replace(/^DATABASE_URL:?\s*/, ''))
   }
+}
+
+/**
+ * DATABASE_URL_FILE: the URL, password included, from a file (a compose or Kubernetes secret) instead of the
+ * environment, where `docker inspect` and every child process would see it. Exactly one of the two may be set.
+ */
+function withDatabaseUrlFromFile(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { DATABASE_URL, DATABASE_URL_FILE } = env
+  if (!DATABASE_URL_FILE) return env
+  if (DATABASE_URL) throw new ConfigError('DATABASE_URL', 'set either DATABASE_URL or DATABASE_URL_FILE, not both')
+  let databaseUrl: string
+  try {
+    // Files written by `echo` or editors end in a newline that is not part of the URL.
+    databaseUrl = readFileSync(DATABASE_URL_FILE, 'utf8').replace(/\r?\n$/, '')
+  } catch (error) {
+    throw new ConfigError('DATABASE_URL_FILE', `cannot read the file (${(error as NodeJS.ErrnoException).code})`)
+  }
+  // Else an empty file would read as "unset" and the service would quietly keep its state in SQLite.
+  if (databaseUrl.trim() === '') throw new ConfigError('DATABASE_URL_FILE', 'the file is empty')
+  return { ...env, DATABASE_URL: databaseUrl }
 }
 
 /** What the operator should hear about at start: settings that are allowed but weaken the deployment. */
