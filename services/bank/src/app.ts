@@ -74,7 +74,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   })
   const { db } = database
   // Single logout: every revocation queues a notice per back-channel URL, in its own transaction.
-  const logoutOutbox = createLogoutOutbox(db, {
+  const logoutOutbox = createLogoutOutbox(database, {
     urls: config.BACKCHANNEL_LOGOUT_URLS,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
   })
