@@ -40,12 +40,12 @@ export const DELIVERY_TICK_MS = 1_000
 /** A receiver that does not answer within this is treated as down for this attempt. */
 export const DELIVERY_TIMEOUT_MS = 3_000
 /**
- * How long a claimed notice is its worker's alone. An attempt ends within DELIVERY_TIMEOUT_MS, and its outcome is one
- * short statement, so a live worker never outlasts its lease (which would let a second worker post the same notice:
- * harmless, retirement drops a notice for a session it already refused, but avoidable). A replica that dies
- * mid-delivery delays its claimed notices by at most this much (plus a tick) before another replica posts them.
+ * How long a claimed notice is its worker's alone. An attempt ends within DELIVERY_TIMEOUT_MS and its outcome is one
+ * short statement, so a live worker does not outlast its lease (which would let a second worker post the same notice:
+ * harmless, as retirement applies a notice idempotently, but avoidable). Short, because a replica that dies
+ * mid-delivery delays its claimed notices by this much plus a tick before another replica posts them.
  */
-export const DELIVERY_LEASE_MS = 10_000
+export const DELIVERY_LEASE_MS = 5_000
 // Retry delays double from half a second up to a cap, so a receiver that comes back hears of every pending
 // logout within cap + tick + timeout (under 10 s; docs/spec.md#single-logout allows 15).
 const FIRST_RETRY_DELAY_MS = 500
