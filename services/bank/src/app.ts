@@ -74,7 +74,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   })
   const { db } = database
   // Single logout: every revocation queues a notice per back-channel URL, in its own transaction.
-  const logoutOutbox = createLogoutOutbox(db, {
+  const logoutOutbox = createLogoutOutbox(database, {
     urls: config.BACKCHANNEL_LOGOUT_URLS,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
   })
@@ -94,6 +94,8 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     cookies,
     issuing: { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL },
     // The bank refuses a revoked session's tokens at once, from its own table, and those of a session it does not know.
+    // Read through on every request, so a revocation through any replica holds on all of them at once (measured
+    // against a LISTEN/NOTIFY-kept view: see refusesAccessTokensOf).
     isRevoked: (user) => sessions.refusesAccessTokensOf(user.sessionId),
   })
   await app.register(webSecurity, {

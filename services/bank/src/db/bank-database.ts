@@ -56,6 +56,9 @@ export interface LogoutOutboxTable {
   attempts: Generated<number>
   nextAttemptAt: number
   giveUpAt: number
+  /** While in the future (database clock), `claimedBy` is delivering the notice; NULL: not claimed. */
+  leasedUntil: number | null
+  claimedBy: string | null
 }
 
 export interface BankDatabase {

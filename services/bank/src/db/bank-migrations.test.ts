@@ -50,7 +50,18 @@ describeEachEngine("the bank's schema", (engine) => {
         'user_id',
       ],
       login_throttle: ['attempts', 'last_attempt_at', 'username'],
-      logout_outbox: ['attempts', 'created_at', 'give_up_at', 'id', 'next_attempt_at', 'session_id', 'url', 'user_id'],
+      logout_outbox: [
+        'attempts',
+        'claimed_by',
+        'created_at',
+        'give_up_at',
+        'id',
+        'leased_until',
+        'next_attempt_at',
+        'session_id',
+        'url',
+        'user_id',
+      ],
       rate_limit_windows: ['hits', 'key', 'window_started_at'],
     })
   })

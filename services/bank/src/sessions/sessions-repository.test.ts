@@ -143,7 +143,7 @@ describeEachEngine('sessions repository', (engine) => {
   it('queues one notice per back-channel URL for every way a session ends', async () => {
     sessions = createSessionsRepository(db, {
       ...options,
-      outbox: createLogoutOutbox(db, { urls, accessTokenTtlSeconds: 900 }),
+      outbox: createLogoutOutbox(database, { urls, accessTokenTtlSeconds: 900 }),
     })
     const byCookie = await sessions.open(userId, undefined)
     const bySid = await sessions.open(userId, undefined)

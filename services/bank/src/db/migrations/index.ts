@@ -5,6 +5,7 @@ import { loginSessions } from './003-login-sessions.js'
 import { logoutOutbox } from './004-logout-outbox.js'
 import { boundedRefreshSessions } from './005-bounded-refresh-sessions.js'
 import { rateLimitWindows } from './006-rate-limit-windows.js'
+import { logoutOutboxLeases } from './007-logout-outbox-leases.js'
 
 export { bankLegacyVersions } from './legacy-versions.js'
 
@@ -19,4 +20,5 @@ export const bankMigrations: SchemaMigrations = {
   '004-logout-outbox': logoutOutbox,
   '005-bounded-refresh-sessions': boundedRefreshSessions,
   '006-rate-limit-windows': rateLimitWindows,
+  '007-logout-outbox-leases': logoutOutboxLeases,
 }
