@@ -16,7 +16,7 @@ import type { BankDatabase } from '../../services/bank/src/db/bank-database.js'
 import { bankMigrations } from '../../services/bank/src/db/migrations/index.js'
 import { createRefreshTokens } from '../../services/bank/src/sessions/refresh-token.js'
 import { createSessionsRepository } from '../../services/bank/src/sessions/sessions-repository.js'
-import { testConfig } from '../../services/bank/src/test-app.js'
+import { createTestConfig } from '../../services/bank/src/test-app.js'
 import { createDatabaseIn } from '../support/postgres-databases.js'
 import { startThrowawayPostgres } from '../support/throwaway-postgres.js'
 
@@ -109,7 +109,7 @@ function medianFigures(all: Figures[]): Figures {
 
 async function measureEngine(settings: { databaseUrl?: string; databasePath?: string }) {
   const config = {
-    ...testConfig,
+    ...createTestConfig(),
     ...(settings.databaseUrl ? { DATABASE_URL: settings.databaseUrl } : { DATABASE_PATH: settings.databasePath ?? '' }),
     LOG_LEVEL: 'warn' as const,
   }
@@ -126,17 +126,17 @@ async function measureEngine(settings: { databaseUrl?: string; databasePath?: st
   // memory (a Set lookup: what a LISTEN/NOTIFY-kept view would cost per request), so the difference is the check.
   const database = await openDatabase<BankDatabase>({ ...settings, migrations: bankMigrations })
   const sessions = createSessionsRepository(database.db, {
-    refreshTokenTtlSeconds: testConfig.REFRESH_TOKEN_TTL,
-    accessTokenTtlSeconds: testConfig.ACCESS_TOKEN_TTL,
+    refreshTokenTtlSeconds: createTestConfig().REFRESH_TOKEN_TTL,
+    accessTokenTtlSeconds: createTestConfig().ACCESS_TOKEN_TTL,
     reuseGraceSeconds: 0,
-    tokens: createRefreshTokens([testConfig.JWT_SECRET]),
+    tokens: createRefreshTokens([createTestConfig().JWT_SECRET]),
     outbox: { enqueue: async () => {}, announce: () => {} },
   })
   const revokedInMemory = new Set<string>()
   const harness = async (isRevoked: (sessionId: string) => boolean | Promise<boolean>) => {
     const app = Fastify()
     await app.register(ssoAuth, {
-      keyring: createKeyring(testConfig.JWT_SECRET),
+      keyring: createKeyring(createTestConfig().JWT_SECRET),
       audience: 'bank',
       cookies: { secure: false },
       isRevoked: (user) => isRevoked(user.sessionId),
