@@ -74,7 +74,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv, io: 
   try {
     parsed = parseCommandLine(argv)
   } catch (error) {
-    io.stderr.write(`admin: ${(error as Error).message}\n${USAGE}\n`)
+    io.stderr.write(`admin: ${describeArgumentError(error as Error & { code?: string })}\n${USAGE}\n`)
     return EXIT_USAGE
   }
   if (parsed.help) {
@@ -128,6 +128,13 @@ function parseCommandLine(argv: readonly string[]) {
     strict: true,
   })
   return { json: values.json, help: values.help || positionals[0] === 'help', positionals }
+}
+
+/** parseArgs's messages, in one short line: `unknown option "--yaml"`. */
+function describeArgumentError(error: Error & { code?: string }): string {
+  const option = /'(-[^']*)'/.exec(error.message)?.[1]
+  if (error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option "${printable(option)}"`
+  return printable(error.message)
 }
 
 const COMMANDS: Record<string, Command> = {
