@@ -262,6 +262,16 @@ const COMMANDS: Record<string, Command> = {
       // The whole configuration, as the bank reads it: the current key from JWT_SECRET or JWT_SECRET_FILE (in
       // development the generated file, as `npm start` uses it), checked by the same rules.
       const config = loadBankConfig(context.env)
+      // JWT_PREVIOUS_SECRETS is split at commas and its items trimmed: such a key would not survive being listed there,
+      // and step 2 would refuse every token it signed.
+      if (config.JWT_SECRET.includes(',') || config.JWT_SECRET.trim() !== config.JWT_SECRET) {
+        throw new AdminError(
+          'JWT_SECRET: cannot be listed in JWT_PREVIOUS_SECRETS (it holds a comma or surrounding spaces), so it ' +
+            'cannot be rotated without refusing the tokens it signed; switch to a new key at once (step 3 of a ' +
+            'rotation) and let clients refresh',
+          EXIT_FAILURE,
+        )
+      }
       const plan = planSecretRotation(
         { secret: config.JWT_SECRET, previousSecrets: config.JWT_PREVIOUS_SECRETS },
         { accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL, refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL },
