@@ -103,7 +103,10 @@ export function describeRotationPlan(plan: RotationPlan, { secretFromFile }: { s
     ...settingLines(third.settings),
     '',
     ...(secretFromFile
-      ? ['The current key was read from JWT_SECRET_FILE: write the new JWT_SECRET into that file.']
+      ? [
+          'The current key was read from JWT_SECRET_FILE: JWT_SECRET above is what goes where that file comes from',
+          '(under Docker Compose: JWT_SECRET in .env, which init-secret writes into the file).',
+        ]
       : []),
     'If the current key has leaked, do not wait: set step 3 everywhere at once. Access tokens signed with the old key',
     'are refused from then on; clients refresh (refresh tokens are found by their hash) and get tokens of the new key.',
