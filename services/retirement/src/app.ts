@@ -1,5 +1,13 @@
-import { addHealthCheck, apiDocs, createKeyring, createServiceApp, ssoAuth, webSecurity } from '@sso/shared'
-import { openDatabase } from '@sso/shared/db'
+import {
+  addHealthCheck,
+  addReadinessCheck,
+  apiDocs,
+  createKeyring,
+  createServiceApp,
+  ssoAuth,
+  webSecurity,
+} from '@sso/shared'
+import { databaseAnswers, openDatabase } from '@sso/shared/db'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
 import type { RetirementConfig } from './config.js'
@@ -58,6 +66,7 @@ export async function buildApp(config: RetirementConfig) {
   })
 
   addHealthCheck(app)
+  addReadinessCheck(app, [databaseAnswers(db)])
 
   // Server to server, authenticated by the logout token itself: outside the signed-in scope and the CSRF rules.
   await app.register(backchannelRoutes, { keyring, revocations })

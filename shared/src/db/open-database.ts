@@ -233,3 +233,17 @@ class TransactionalDdlSqliteDialect extends SqliteDialect {
     return new TransactionalDdlSqliteAdapter()
   }
 }
+
+/**
+ * `/readyz`'s question about the database: does it answer a `select 1` now? (A readiness check as `addReadinessCheck`
+ * of `@sso/shared` takes it; its timeout bounds the wait for a connection.)
+ */
+export function databaseAnswers<T>(db: Kysely<T>) {
+  return {
+    name: 'the database',
+    async check(): Promise<undefined> {
+      await sql`select 1`.execute(db)
+      return undefined
+    },
+  }
+}
