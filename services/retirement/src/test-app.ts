@@ -1,6 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import { deriveKeyId } from '@sso/shared'
-import { buildApp } from './app.js'
+import { buildApp, type RetirementAppOptions } from './app.js'
 import type { RetirementConfig } from './config.js'
 
 /** A fixed secret, long enough and random-looking enough to pass the config checks. */
@@ -39,8 +39,8 @@ export function databaseConfig(settings: {
   return { DATABASE_PATH: settings.databasePath ?? ':memory:' }
 }
 
-export function buildTestApp(overrides: Partial<RetirementConfig> = {}) {
-  return buildApp(createTestConfig(overrides))
+export function buildTestApp(overrides: Partial<RetirementConfig> = {}, options: RetirementAppOptions = {}) {
+  return buildApp(createTestConfig(overrides), options)
 }
 
 export interface TestTokenOptions {
