@@ -43,6 +43,11 @@ export const TooManyAttemptsError = createError('SSO_RATE_LIMITED', 'Too many at
 export const InternalError = createError('SSO_INTERNAL', 'Something went wrong on our side; try again later', 500)
 /** More expensive work (password hashing) is queued than the server can do soon; the reply carries Retry-After. */
 export const ServerBusyError = createError('SSO_BUSY', 'The server is busy; try again in a moment', 503)
+/**
+ * `GET /readyz` when this replica should not be sent requests now (its database does not answer, or, at retirement,
+ * its revocation list is not current); the message says which, in words safe for anyone to read.
+ */
+export const NotReadyError = createError('SSO_NOT_READY', 'Not ready: %s', 503)
 
 /** A config value the operator must fix; the message names the variable and never echoes a secret. */
 export class ConfigError extends Error {

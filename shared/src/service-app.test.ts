@@ -1,7 +1,13 @@
 import { connect, type Socket } from 'node:net'
 import { Type } from 'typebox'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { addHealthCheck, BODY_LIMIT_BYTES, createServiceApp, REQUEST_TIMEOUT_MS } from './service-app.js'
+import {
+  addHealthCheck,
+  addReadinessCheck,
+  BODY_LIMIT_BYTES,
+  createServiceApp,
+  REQUEST_TIMEOUT_MS,
+} from './service-app.js'
 
 let app: ReturnType<typeof createServiceApp>
 beforeEach(async () => {
@@ -208,5 +214,82 @@ describe('slow clients', () => {
       // Answered at once, then closed only by the keep-alive timeout (or still open): never a 408.
       expect(received === 'still open' || received.startsWith('HTTP/1.1 200')).toBe(true)
     })
+  })
+})
+
+describe('addReadinessCheck (GET /readyz)', () => {
+  let probed: ReturnType<typeof createServiceApp>
+  afterEach(async () => {
+    await probed?.close()
+  })
+
+  function appWith(checks: Parameters<typeof addReadinessCheck>[1], timeoutMs?: number) {
+    probed = createServiceApp({ LOG_LEVEL: 'silent', TRUST_PROXY: [] })
+    addReadinessCheck(probed, checks, timeoutMs === undefined ? {} : { timeoutMs })
+    return probed
+  }
+
+  it('answers 200 {"status":"ok"} when every check holds', async () => {
+    const response = await appWith([{ name: 'a', check: () => undefined }]).inject({ url: '/readyz' })
+    expect(response.statusCode).toBe(200)
+    expect(response.json()).toEqual({ status: 'ok' })
+  })
+
+  it("answers 503 in the error shape with the failing check's reason", async () => {
+    const checks = [
+      { name: 'a', check: () => undefined },
+      { name: 'b', check: async () => 'the list is 7 s old' },
+    ]
+    const response = await appWith(checks).inject({ url: '/readyz' })
+    expect(response.statusCode).toBe(503)
+    expect(response.json()).toEqual({ status: 'error', error: 'Not ready: the list is 7 s old', code: 'SSO_NOT_READY' })
+  })
+
+  it('answers 503 naming a check that throws, without its error message', async () => {
+    const checks = [
+      {
+        name: 'the database',
+        check: async () => {
+          throw new Error('connect ECONNREFUSED db.internal:5432 as user retirement')
+        },
+      },
+    ]
+    const response = await appWith(checks).inject({ url: '/readyz' })
+    expect(response.statusCode).toBe(503)
+    expect(response.json()).toMatchObject({ error: 'Not ready: the database does not answer', code: 'SSO_NOT_READY' })
+    expect(response.body).not.toContain('db.internal')
+  })
+
+  it('answers 503 when a check does not answer within the timeout', async () => {
+    const hanging = { name: 'the database', check: () => new Promise<undefined>(() => {}) }
+    const response = await appWith([hanging], 50).inject({ url: '/readyz' })
+    expect(response.statusCode).toBe(503)
+    expect(response.json()).toMatchObject({ error: 'Not ready: the database did not answer within 50 ms' })
+  })
+
+  it('runs one check for probes that arrive while it runs, and a new one after', async () => {
+    let runs = 0
+    let release = () => {}
+    const slow = {
+      name: 'slow',
+      check: () => {
+        runs++
+        return new Promise<undefined>((resolve) => {
+          release = () => resolve(undefined)
+        })
+      },
+    }
+    const ready = appWith([slow])
+    await ready.ready()
+    const probes = Array.from({ length: 5 }, () => ready.inject({ url: '/readyz' }))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    release()
+    expect((await Promise.all(probes)).map((response) => response.statusCode)).toEqual([200, 200, 200, 200, 200])
+    expect(runs).toBe(1)
+    const later = ready.inject({ url: '/readyz' })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    release()
+    expect((await later).statusCode).toBe(200)
+    expect(runs).toBe(2)
   })
 })

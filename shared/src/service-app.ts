@@ -2,7 +2,8 @@ import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/typ
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { CommonConfig } from './config.js'
 import { replyNotFound, replyWithoutInternals } from './error-handler.js'
-import { HealthResponse } from './schemas.js'
+import { NotReadyError } from './errors.js'
+import { ErrorResponse, HealthResponse } from './schemas.js'
 
 /** Credentials, tokens and small amounts are all either service is ever sent; anything bigger is a 413. */
 export const BODY_LIMIT_BYTES = 16 * 1024
@@ -86,4 +87,72 @@ export function createServiceApp(
  */
 export function addHealthCheck(app: FastifyInstance) {
   app.get('/healthz', { schema: { response: { 200: HealthResponse } } }, async () => ({ status: 'ok' as const }))
+}
+
+/**
+ * One thing a replica needs before it may be sent requests. `check` resolves to undefined when it holds, or to the
+ * reason it does not (a sentence safe for anyone to read, sent in the 503); it may also throw, whose error is logged
+ * and never sent.
+ */
+export interface ReadinessCheck {
+  /** Names it in the 503 when it throws or takes too long: "the database". */
+  name: string
+  check(): Promise<string | undefined> | string | undefined
+}
+
+/** A check that has not answered within this long counts as failed: a load balancer's probe must not hang. */
+export const READINESS_TIMEOUT_MS = 1_000
+
+/**
+ * `GET /readyz`: a readiness check for a load balancer. 200 `{"status":"ok"}` when every check holds, else 503 in the
+ * error shape naming the first that does not (`SSO_NOT_READY`). Probes arriving while a check runs share its answer,
+ * so a flood of probes costs the database one query at a time, not one per probe.
+ */
+export function addReadinessCheck(
+  app: FastifyInstance,
+  checks: readonly ReadinessCheck[],
+  { timeoutMs = READINESS_TIMEOUT_MS }: { timeoutMs?: number } = {},
+) {
+  let inFlight: Promise<string | undefined> | undefined
+
+  async function runCheck({ name, check }: ReadinessCheck): Promise<string | undefined> {
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<string>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs, `${name} did not answer within ${timeoutMs} ms`)
+    })
+    try {
+      return await Promise.race([Promise.resolve().then(check), timedOut])
+    } catch (error) {
+      // The driver's message may name hosts or users: it goes to the log, the client gets the sentence.
+      app.log.warn({ err: error, check: name }, 'readiness check failed')
+      return `${name} does not answer`
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async function firstReason(): Promise<string | undefined> {
+    const reasons = await Promise.all(checks.map(runCheck))
+    return reasons.find((reason) => reason !== undefined)
+  }
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        description:
+          'Readiness, for a load balancer: 200 when this replica may be sent requests, 503 when it may not ' +
+          '(its database does not answer, or its view of shared state is not current). `/healthz` is liveness.',
+        response: { 200: HealthResponse, 503: ErrorResponse },
+      },
+    },
+    async () => {
+      inFlight ??= firstReason().finally(() => {
+        inFlight = undefined
+      })
+      const reason = await inFlight
+      if (reason !== undefined) throw new NotReadyError(reason)
+      return { status: 'ok' as const }
+    },
+  )
 }

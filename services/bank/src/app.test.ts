@@ -1,15 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { cutOffDatabase, reopenDatabase } from '../../../e2e/support/postgres-outage.js'
 import { describeEachEngine } from '../../../e2e/support/test-databases.js'
 import type { App } from './app.js'
 import { bankMigrations } from './db/migrations/index.js'
 import { buildTestApp, databaseConfig } from './test-app.js'
 
 describeEachEngine('bank app', (engine) => {
-  const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
-
   let app: App
+  let database: Awaited<ReturnType<typeof engine.createDatabase>>
   beforeEach(async () => {
-    app = await buildTestApp(await freshDatabase())
+    database = await engine.createDatabase(bankMigrations)
+    app = await buildTestApp(databaseConfig(database))
   })
   afterEach(async () => {
     await app.close()
@@ -21,6 +22,33 @@ describeEachEngine('bank app', (engine) => {
       expect(response.statusCode).toBe(200)
       expect(response.json()).toEqual({ status: 'ok' })
     })
+
+    it('answers /readyz 200 when the database answers', async () => {
+      const response = await app.inject({ url: '/readyz' })
+      expect(response.statusCode).toBe(200)
+      expect(response.json()).toEqual({ status: 'ok' })
+    })
+
+    it.runIf(engine.name === 'postgres')(
+      'answers /readyz 503 while its database refuses connections, /healthz still 200, and 200 again after',
+      async () => {
+        const { databaseUrl = '' } = database
+        await cutOffDatabase(databaseUrl)
+        try {
+          const response = await app.inject({ url: '/readyz' })
+          expect(response.statusCode).toBe(503)
+          expect(response.json()).toEqual({
+            status: 'error',
+            error: 'Not ready: the database does not answer',
+            code: 'SSO_NOT_READY',
+          })
+          expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200)
+        } finally {
+          await reopenDatabase(databaseUrl)
+        }
+        expect((await app.inject({ url: '/readyz' })).statusCode).toBe(200)
+      },
+    )
 
     it('answers unknown paths with a 404 in the error shape', async () => {
       const response = await app.inject({ url: '/api/nothing-here' })

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os'
 import fastifyRateLimit from '@fastify/rate-limit'
 import {
   addHealthCheck,
+  addReadinessCheck,
   apiDocs,
   createKeyring,
   createServiceApp,
@@ -11,7 +12,7 @@ import {
   webSecurity,
   withRetryAfter,
 } from '@sso/shared'
-import { openDatabase } from '@sso/shared/db'
+import { databaseAnswers, openDatabase } from '@sso/shared/db'
 import { createAccountsRepository } from './accounts/accounts-repository.js'
 import { accountsRoutes } from './accounts/accounts-routes.js'
 import { createLogoutDelivery, type PostLogoutToken } from './backchannel/logout-delivery.js'
@@ -145,6 +146,8 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   })
 
   addHealthCheck(app)
+  // The bank keeps no shared state in memory: a replica is ready when its database answers.
+  addReadinessCheck(app, [databaseAnswers(db)])
   await app.register(registerRoutes, { register })
   await app.register(loginRoutes, { authenticate, loginSessions })
   await app.register(refreshRoutes, { loginSessions })

@@ -17,7 +17,7 @@ afterEach(async () => {
 })
 
 // The JSON routes outside /api that belong in the document too: the health check, and the bank's logout notices.
-const OTHER_JSON_ROUTES = ['GET /healthz', 'POST /backchannel/logout']
+const OTHER_JSON_ROUTES = ['GET /healthz', 'GET /readyz', 'POST /backchannel/logout']
 
 describe('the OpenAPI document at /docs/json', () => {
   it('is a valid OpenAPI 3.1 document', async () => {

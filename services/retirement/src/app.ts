@@ -1,6 +1,15 @@
-import { addHealthCheck, apiDocs, createKeyring, createServiceApp, ssoAuth, webSecurity } from '@sso/shared'
-import { openDatabase } from '@sso/shared/db'
+import {
+  addHealthCheck,
+  addReadinessCheck,
+  apiDocs,
+  createKeyring,
+  createServiceApp,
+  ssoAuth,
+  webSecurity,
+} from '@sso/shared'
+import { databaseAnswers, openDatabase } from '@sso/shared/db'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
+import { startRevocationFeed } from './backchannel/revocation-feed.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
 import type { RetirementConfig } from './config.js'
 import { retirementLegacyVersions, retirementMigrations } from './db/migrations/index.js'
@@ -18,11 +27,19 @@ const RETIREMENT_API_DESCRIPTION =
   'bank issued (this service never issues one), and the back-channel logout the bank sends. Success is ' +
   '`{"status":"ok","data":…}`, failure `{"status":"error","error":…,"code":…}`; clients branch on `code`.'
 
-export async function buildApp(config: RetirementConfig) {
+/** Timings tests shorten; a deployment uses the defaults. */
+export interface RetirementAppOptions {
+  /** PostgreSQL: how often the revocation list is polled (default 1 s). */
+  revocationsPollIntervalMs?: number
+  /** How long the list may go without a successful poll before /readyz answers 503 (default 5 s). */
+  maxRevocationsStalenessMs?: number
+}
+
+export async function buildApp(config: RetirementConfig, options: RetirementAppOptions = {}) {
   const app = createServiceApp(config)
   await app.register(apiDocs, { title: 'bank-sso: retirement', description: RETIREMENT_API_DESCRIPTION })
 
-  const { db } = await openDatabase<RetirementDatabase>({
+  const { db, engine } = await openDatabase<RetirementDatabase>({
     ...(config.DATABASE_URL === undefined
       ? { databasePath: config.DATABASE_PATH }
       : { databaseUrl: config.DATABASE_URL }),
@@ -31,14 +48,32 @@ export async function buildApp(config: RetirementConfig) {
     applicationName: 'retirement',
     onIdleConnectionError: (error) => app.log.warn({ err: error }, 'an idle database connection failed'),
   })
-  // Single logout: the bank's notices, loaded once; each request checks them in memory, never asking the bank.
-  const revocations = createRevocationList(db, { maxAccessTokenTtlSeconds: config.MAX_ACCESS_TOKEN_TTL })
+  // Single logout: the bank's notices, loaded before serving; each request checks them in memory, never asking the
+  // bank. On PostgreSQL other replicas' notices reach this one by NOTIFY and by a poll each second (the feed).
+  const revocations = createRevocationList(db, {
+    maxAccessTokenTtlSeconds: config.MAX_ACCESS_TOKEN_TTL,
+    engine,
+    ...(options.maxRevocationsStalenessMs === undefined ? {} : { maxStalenessMs: options.maxRevocationsStalenessMs }),
+  })
   await revocations.load()
+  const feed =
+    config.DATABASE_URL === undefined
+      ? undefined
+      : startRevocationFeed({
+          databaseUrl: config.DATABASE_URL,
+          revocations,
+          log: app.log,
+          ...(options.revocationsPollIntervalMs === undefined
+            ? {}
+            : { pollIntervalMs: options.revocationsPollIntervalMs }),
+        })
+  await feed?.firstAttempt
   const pruneTimer = setInterval(() => {
     revocations.prune().catch((error: unknown) => app.log.error({ err: error }, 'pruning revocations failed'))
   }, revocationsPruneIntervalMs).unref()
   app.addHook('onClose', async () => {
     clearInterval(pruneTimer)
+    await feed?.stop()
     await db.destroy()
   })
 
@@ -58,6 +93,12 @@ export async function buildApp(config: RetirementConfig) {
   })
 
   addHealthCheck(app)
+  // Ready when the database answers and the revocation list is current: a replica that cannot hear of logouts must
+  // not be sent requests, or it would accept tokens its siblings refuse.
+  addReadinessCheck(app, [
+    databaseAnswers(db),
+    { name: 'the revocation list', check: () => revocations.notCurrentReason() },
+  ])
 
   // Server to server, authenticated by the logout token itself: outside the signed-in scope and the CSRF rules.
   await app.register(backchannelRoutes, { keyring, revocations })

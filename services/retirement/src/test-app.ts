@@ -1,5 +1,5 @@
 import { alice as sharedAlice } from '@sso/shared/testing'
-import { buildApp } from './app.js'
+import { buildApp, type RetirementAppOptions } from './app.js'
 import type { RetirementConfig } from './config.js'
 
 /** A fixed secret, long enough and random-looking enough to pass the config checks. */
@@ -39,8 +39,8 @@ export function databaseConfig(settings: {
 }
 
 /** A retirement with a fresh ':memory:' database; close it in afterEach. */
-export function buildTestApp(overrides: Partial<RetirementConfig> = {}) {
-  return buildApp(createTestConfig(overrides))
+export function buildTestApp(overrides: Partial<RetirementConfig> = {}, options: RetirementAppOptions = {}) {
+  return buildApp(createTestConfig(overrides), options)
 }
 
 /** The bank's `alice` of the bank's tests, as retirement sees her: the id the bank gave her, and her username. */

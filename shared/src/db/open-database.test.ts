@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { type Generated, type Kysely, sql } from 'kysely'
+import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { findFreePort } from '../../../e2e/support/start-services.js'
-import { createTestDatabase, describeEachEngine } from '../../../e2e/support/test-databases.js'
+import { createTestDatabase, describeEachEngine, requirePostgres } from '../../../e2e/support/test-databases.js'
 import { DatabaseSettingError } from './database-url.js'
 import { databaseNowMs } from './engine.js'
 import { type OpenedDatabase, openDatabase, type SchemaMigrations } from './open-database.js'
@@ -182,6 +183,39 @@ describe('openDatabase on a SQLite file of the earlier .sql runner', () => {
 })
 
 describe('openDatabase, PostgreSQL only', () => {
+  it('survives a connection killed while lent out: its transaction fails, the process goes on, the next query works', async () => {
+    const { databaseUrl, drop } = await createTestDatabase()
+    const admin = new pg.Client({ connectionString: requirePostgres() })
+    await admin.connect()
+    try {
+      const { db } = await open({ databaseUrl, migrations })
+      const name = new URL(databaseUrl).pathname.slice(1)
+      const outcome = await db
+        .transaction()
+        .execute(async (trx) => {
+          await sql`select 1`.execute(trx)
+          // Killed between two statements, as an operator's pg_terminate_backend, a server restart or a proxy would.
+          const { rows } = await admin.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND state = 'idle in transaction'`,
+            [name],
+          )
+          expect(rows).toHaveLength(1)
+          // The socket closes meanwhile; pg emits 'error' on the client, which Kysely holds: without a listener
+          // there, an uncaught exception (vitest reports it as an unhandled error of this file; a service would exit).
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          await sql`select 2`.execute(trx)
+          return 'committed'
+        })
+        .catch((error: unknown) => error)
+      expect(outcome).toBeInstanceOf(Error)
+      expect((await sql<{ one: number }>`select 1 as one`.execute(db)).rows).toEqual([{ one: 1 }])
+    } finally {
+      await admin.end()
+      await Promise.all(opened.splice(0).map((db) => db.destroy()))
+      await drop()
+    }
+  })
+
   it('migrates an empty database once when three openers start together (the advisory lock)', async () => {
     const { databaseUrl, drop } = await createTestDatabase()
     try {

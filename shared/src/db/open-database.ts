@@ -52,8 +52,9 @@ export interface OpenDatabaseOptions {
   /** PostgreSQL only: shown in `pg_stat_activity`, so an operator sees which service holds a connection. */
   applicationName?: string
   /**
-   * PostgreSQL only: an idle pooled connection failed (the server restarted, a proxy cut it). `pg` drops that
-   * connection and opens another when needed; without a listener the error would end the process.
+   * PostgreSQL only: a pooled connection failed (the server restarted, a proxy cut it), idle or during a query (which
+   * fails with that error too). `pg` drops that connection and opens another when needed; without a listener the
+   * error would end the process.
    */
   onIdleConnectionError?: (error: Error) => void
 }
@@ -166,7 +167,15 @@ function postgresDialect(databaseUrl: string, options: OpenDatabaseOptions): Dia
     application_name: options.applicationName,
     types: { getTypeParser: typeParser },
   })
-  pool.on('error', options.onIdleConnectionError ?? (() => {}))
+  const onConnectionError = options.onIdleConnectionError ?? (() => {})
+  pool.on('error', onConnectionError)
+  // pg-pool listens for errors only on idle clients; a client lent to Kysely has no 'error' listener, so a connection
+  // killed during a query (a server restart, pg_terminate_backend, a proxy) emitted an unhandled 'error' that ended
+  // the process, though the query itself already fails with that error. A listener per client for its whole life
+  // keeps it to the query (and the log); pg-pool drops the broken client when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', onConnectionError)
+  })
   return new PostgresDialect({ pool })
 }
 
@@ -231,5 +240,19 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 class TransactionalDdlSqliteDialect extends SqliteDialect {
   override createAdapter() {
     return new TransactionalDdlSqliteAdapter()
+  }
+}
+
+/**
+ * `/readyz`'s question about the database: does it answer a `select 1` now? (A readiness check as `addReadinessCheck`
+ * of `@sso/shared` takes it; its timeout bounds the wait for a connection.)
+ */
+export function databaseAnswers<T>(db: Kysely<T>) {
+  return {
+    name: 'the database',
+    async check(): Promise<undefined> {
+      await sql`select 1`.execute(db)
+      return undefined
+    },
   }
 }

@@ -22,12 +22,16 @@ export interface ContributionsTable {
 export interface RevokedSessionsTable {
   sessionId: string
   keepUntil: number
+  /** PostgreSQL only: the transaction that last changed the row (xid8, as text), for the replicas' polls. */
+  changedXid: Generated<string>
 }
 
 export interface RevokedUsersTable {
   userId: string
   issuedUpTo: number
   keepUntil: number
+  /** PostgreSQL only, as in revoked_sessions. */
+  changedXid: Generated<string>
 }
 
 export interface SeenLogoutTokensTable {

@@ -2,6 +2,7 @@ import type { SchemaMigrations } from '@sso/shared/db'
 import { plansContributions } from './001-plans-contributions.js'
 import { singleLogout } from './002-single-logout.js'
 import { contributionOrder } from './003-contribution-order.js'
+import { revocationChanges } from './004-revocation-changes.js'
 
 export { retirementLegacyVersions } from './legacy-versions.js'
 
@@ -10,4 +11,5 @@ export const retirementMigrations: SchemaMigrations = {
   '001-plans-contributions': plansContributions,
   '002-single-logout': singleLogout,
   '003-contribution-order': contributionOrder,
+  '004-revocation-changes': revocationChanges,
 }
