@@ -1,4 +1,12 @@
-import { addHealthCheck, apiDocs, createKeyring, createServiceApp, ssoAuth, webSecurity } from '@sso/shared'
+import {
+  addHealthCheck,
+  apiDocs,
+  createKeyring,
+  createServiceApp,
+  observability,
+  ssoAuth,
+  webSecurity,
+} from '@sso/shared'
 import { openDatabase } from '@sso/shared/db'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
@@ -9,6 +17,7 @@ import { meRoutes } from './identity/me-routes.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createPlansRepository } from './plans/plans-repository.js'
 import { plansRoutes } from './plans/plans-routes.js'
+import { createRetirementSecurityEvents } from './security-events.js'
 
 // Revocations past their usefulness are forgotten this often (memory and database).
 const revocationsPruneIntervalMs = 10 * 60_000
@@ -20,6 +29,7 @@ const RETIREMENT_API_DESCRIPTION =
 
 export async function buildApp(config: RetirementConfig) {
   const app = createServiceApp(config)
+  await app.register(observability, { serviceName: 'retirement' })
   await app.register(apiDocs, { title: 'bank-sso: retirement', description: RETIREMENT_API_DESCRIPTION })
 
   const { db } = await openDatabase<RetirementDatabase>({
@@ -60,7 +70,11 @@ export async function buildApp(config: RetirementConfig) {
   addHealthCheck(app)
 
   // Server to server, authenticated by the logout token itself: outside the signed-in scope and the CSRF rules.
-  await app.register(backchannelRoutes, { keyring, revocations })
+  await app.register(backchannelRoutes, {
+    keyring,
+    revocations,
+    events: createRetirementSecurityEvents(app.metrics),
+  })
 
   const plans = createPlansRepository(db)
   await app.register(pagesRoutes, {
