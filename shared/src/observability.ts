@@ -120,9 +120,9 @@ async function observabilityPlugin(app: FastifyInstance, { serviceName }: { serv
     if (management) throw new Error('the management listener is already running')
     collectDefaultMetrics({ register: registry })
     // A Fastify of its own, not a route of the app: the public port must never answer /metrics, whatever a proxy
-    // in front forwards. No request logs (a scrape every few seconds is noise); failures still reach the app's log.
-    management = Fastify({ loggerInstance: app.log.child({ component: 'management' }), disableRequestLogging: true })
-    management.get('/metrics', async (_request, reply) =>
+    // in front forwards. A scrape every few seconds logs nothing below warn; failures still reach the app's log.
+    management = Fastify({ loggerInstance: app.log.child({ component: 'management' }) })
+    management.get('/metrics', { logLevel: 'warn' }, async (_request, reply) =>
       reply.type(registry.contentType).send(await registry.metrics()),
     )
     await management.listen({ host, port })
