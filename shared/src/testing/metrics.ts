@@ -13,16 +13,16 @@ export async function startScraping(app: {
   metrics: { listen(options: { host: string; port: number }): Promise<{ port: number }> }
 }): Promise<() => Promise<Scrape>> {
   const { port } = await app.metrics.listen({ host: '127.0.0.1', port: 0 })
-  return async () => {
-    const response = await fetch(`http://127.0.0.1:${port}/metrics`)
-    if (response.status !== 200) throw new Error(`GET /metrics answered ${response.status}`)
-    const text = await response.text()
-    return {
-      text,
-      contentType: response.headers.get('content-type'),
-      value: (name, labels) => sumOf(text, name, labels),
-    }
-  }
+  return () => scrapeMetrics(`http://127.0.0.1:${port}/metrics`)
+}
+
+/** GET `url` (a management listener's /metrics), which must answer 200. */
+export async function scrapeMetrics(url: string): Promise<Scrape> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(5_000) })
+  if (response.status !== 200) throw new Error(`GET ${url} answered ${response.status}`)
+  const text = await response.text()
+  const contentType = response.headers.get('content-type')
+  return { text, contentType, value: (name, labels) => sumOf(text, name, labels) }
 }
 
 function sumOf(text: string, name: string, labels: Record<string, string> = {}): number {
