@@ -8,7 +8,7 @@ import type { ServiceName } from './access-token.js'
 // (MANAGEMENT_PORT) that the public port never answers for, and the audit trail, one JSON line per security event
 // through the service's own logger (so it goes where the logs go, redacted the same way).
 
-/** The security events both services log, by their stable `event` name (docs/spec.md#operability). */
+/** The security events both services log, by their stable `event` name (docs/operating.md#the-audit-trail). */
 export type AuditEvent =
   | 'login.succeeded'
   | 'login.failed'

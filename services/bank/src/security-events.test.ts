@@ -1,6 +1,7 @@
 import { decodeToken, injectInto, logIn, register, type Scrape, startScraping } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { App } from './app.js'
+import { LOGINS_PER_ADDRESS, SIGN_UPS_PER_ADDRESS } from './identity/address-limits.js'
 import { alice, bob, buildTestApp, cookiesOf, createLogoutReceiver } from './test-app.js'
 
 // The bank's metrics, scraped as Prometheus does (a real socket to the management listener), each moved by the event
@@ -61,6 +62,19 @@ describe('security metrics', () => {
     expect(metrics.value('sso_logins_total', { outcome: 'succeeded' })).toBe(1)
     expect(metrics.value('sso_logins_total', { outcome: 'failed' })).toBe(11)
     expect(metrics.value('sso_logins_total', { outcome: 'throttled' })).toBe(1)
+  })
+
+  it("counts logins and sign-ups refused by the client address's budget as throttled", async () => {
+    // Bodies the schema refuses cost no argon2 work, but count against the address all the same.
+    for (let attempt = 0; attempt < Number(LOGINS_PER_ADDRESS.max); attempt++) await injectInto(app)('/api/login', {})
+    for (let attempt = 0; attempt < Number(SIGN_UPS_PER_ADDRESS.max); attempt++) {
+      await injectInto(app)('/api/register', {})
+    }
+    expect((await injectInto(app)('/api/login', alice)).statusCode).toBe(429)
+    expect((await injectInto(app)('/api/register', alice)).statusCode).toBe(429)
+    const metrics = await scrape()
+    expect(metrics.value('sso_logins_total', { outcome: 'throttled' })).toBe(1)
+    expect(metrics.value('sso_registrations_total', { outcome: 'throttled' })).toBe(1)
   })
 
   it('counts sign-ups, created and refused for a taken name', async () => {
