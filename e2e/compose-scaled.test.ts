@@ -251,6 +251,8 @@ describe(composeFile, () => {
   it('has a HAProxy config that haproxy -c accepts', (context) => {
     const result = spawnSync('haproxy', ['-c', '-f', haproxyConfigPath], { encoding: 'utf8' })
     if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      // CI installs it (.ci/run): there a missing haproxy is a failure, never a silent skip.
+      if (process.env.CI === 'true') throw new Error('CI=true and haproxy is not installed (Debian: haproxy)')
       context.skip('haproxy is not installed (Debian: haproxy); the invariants above still hold')
     }
     expect(result.stdout + result.stderr, 'haproxy -c').toContain('Configuration file is valid')
@@ -343,6 +345,11 @@ describe('the init-secrets script', () => {
 
 const postgresUnavailable = inject('postgresUnavailable')
 const psqlMissing = spawnSync('psql', ['--version']).error !== undefined
+/** CI installs psql (.ci/run): there its absence is a failure, never a silent skip. */
+function skipOrFailWithoutPsql(context: { skip(note: string): void }) {
+  if (process.env.CI === 'true') throw new Error('CI=true and psql is not installed (Debian: postgresql-client)')
+  context.skip('psql is not installed (Debian: postgresql-client)')
+}
 
 describe.skipIf(postgresUnavailable !== '')('PostgreSQL first start, then a bank on DATABASE_URL_FILE alone', () => {
   const adminUrl = postgresUnavailable ? '' : inject('postgresAdminUrl')
@@ -362,7 +369,7 @@ describe.skipIf(postgresUnavailable !== '')('PostgreSQL first start, then a bank
 
   it('creates a role and a database per service; each role reaches its own database only', async (context) => {
     // The image's entrypoint runs the script with psql on the PATH; CI has no psql (Debian: postgresql-client).
-    if (psqlMissing) context.skip('psql is not installed (Debian: postgresql-client)')
+    if (psqlMissing) skipOrFailWithoutPsql(context)
     directory = mkdtempSync(join(tmpdir(), 'sso-scaled-postgres-'))
     const admin = new URL(adminUrl)
     expect(runInitSecrets(directory, { POSTGRES_HOST: admin.host }).status).toBe(0)
@@ -406,7 +413,7 @@ describe.skipIf(postgresUnavailable !== '')('PostgreSQL first start, then a bank
   })
 
   it('starts a bank whose only database setting is DATABASE_URL_FILE, and it migrates its own database', async (context) => {
-    if (psqlMissing) context.skip('psql is not installed (Debian: postgresql-client)')
+    if (psqlMissing) skipOrFailWithoutPsql(context)
     const port = await findFreePort()
     const child = spawn(process.execPath, [join('services', 'bank', 'dist', 'server.js')], {
       cwd: repoRoot,
