@@ -118,6 +118,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     readOutboxBacklog: logoutOutbox.readBacklog,
     passwordWork: () => passwordWork.load,
     passwordWorkMaxQueued: PASSWORD_WORK_MAX_QUEUED,
+    log: app.log,
   })
   await app.register(fastifyRateLimit, {
     global: false,

@@ -1,7 +1,9 @@
 import { decodeToken, injectInto, logIn, register, type Scrape, startScraping } from '@sso/shared/testing'
+import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { App } from './app.js'
 import { LOGINS_PER_ADDRESS, SIGN_UPS_PER_ADDRESS } from './identity/address-limits.js'
+import { createBankSecurityEvents } from './security-events.js'
 import { alice, bob, buildTestApp, cookiesOf, createLogoutReceiver } from './test-app.js'
 
 // The bank's metrics, scraped as Prometheus does (a real socket to the management listener), each moved by the event
@@ -173,5 +175,28 @@ describe('security metrics', () => {
     const metrics = await scrape()
     expect(metrics.value('sso_sessions_revoked_total', { cause: 'ended_from_list' })).toBe(1)
     expect(metrics.value('sso_sessions_revoked_total', { cause: 'new_login' })).toBe(1)
+  })
+})
+
+describe('the outbox gauges', () => {
+  it('read NaN, and leave the rest of the scrape intact, when the backlog query fails', async () => {
+    const metrics = await buildTestApp()
+    try {
+      const registry = new Registry()
+      createBankSecurityEvents({
+        metrics: { ...metrics.metrics, registry },
+        readOutboxBacklog: () => Promise.reject(new Error('the database is gone')),
+        passwordWork: () => ({ running: 0, queued: 0 }),
+        passwordWorkMaxQueued: 64,
+        log: metrics.log,
+      })
+      const text = await registry.metrics()
+      // prom-client spells it `Nan`; Prometheus reads NaN in any case.
+      expect(text).toMatch(/^sso_logout_notices_pending NaN$/im)
+      expect(text).toMatch(/^sso_logout_notice_oldest_pending_age_seconds NaN$/im)
+      expect(text).toMatch(/^sso_password_hashing_queue_limit 64$/m)
+    } finally {
+      await metrics.close()
+    }
   })
 })

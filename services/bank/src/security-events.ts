@@ -13,6 +13,8 @@ export interface BankSecurityEventsOptions {
   metrics: ServiceMetrics
   /** One cheap query (a count and a min over a small table), run once per scrape. */
   readOutboxBacklog: () => Promise<OutboxBacklog>
+  /** Where a failed backlog query is reported. */
+  log: FastifyBaseLogger
   /** The password-hashing limiter's load right now. */
   passwordWork: () => { running: number; queued: number }
   /** How many hashes may wait before sign-ins are refused with 503. */
@@ -28,6 +30,7 @@ export function createBankSecurityEvents({
   readOutboxBacklog,
   passwordWork,
   passwordWorkMaxQueued,
+  log,
 }: BankSecurityEventsOptions) {
   const registers = [metrics.registry]
   const logins = new Counter({
@@ -75,10 +78,17 @@ export function createBankSecurityEvents({
     registers,
   })
 
-  // Both outbox gauges come from one query per scrape: the first gauge's collect starts it, the second reuses it.
+  // Both outbox gauges come from one query per scrape: prom-client collects every metric at once, so the first
+  // gauge's collect starts it and the second joins it. A database that does not answer makes both gauges NaN (and
+  // logs why) instead of failing the whole scrape: the process and HTTP metrics matter most just then.
   let backlog: Promise<OutboxBacklog> | undefined
   const readBacklogOnce = () => {
-    backlog ??= readOutboxBacklog().finally(() => setImmediate(() => (backlog = undefined)))
+    backlog ??= readOutboxBacklog()
+      .catch((error: unknown) => {
+        log.warn({ err: error }, 'reading the logout outbox backlog for /metrics failed')
+        return { pending: Number.NaN, oldestCreatedAtMs: Number.NaN }
+      })
+      .finally(() => setImmediate(() => (backlog = undefined)))
     return backlog
   }
   new Gauge({
