@@ -42,6 +42,7 @@ export default defineConfig({
             'e2e/sso.test.ts',
             'e2e/single-logout.test.ts',
             'e2e/refresh-grace.test.ts',
+            'e2e/audit-trail.test.ts',
             'e2e/security/**/*.test.ts',
           ],
           // Not about the database: npm audit and the lockfile.

@@ -121,6 +121,11 @@ describe(composeFile, () => {
     for (const name of serviceNames) {
       expect(service(name).deploy?.replicas, name).toBeGreaterThanOrEqual(2)
       expect(service(name).ports, `${name} must not publish a port beside the balancer`).toBeUndefined()
+      // Each replica serves its own /metrics to Prometheus on the compose network; the balancer never forwards it.
+      const managementPort = environmentOf(name).MANAGEMENT_PORT
+      expect(Number(managementPort), name).toBeGreaterThan(0)
+      expect(managementPort, name).not.toBe(environmentOf(name).PORT)
+      expect(haproxyConfig, name).not.toContain(`:${managementPort}`)
     }
     expect(service('postgres').ports).toBeUndefined()
     expect(service('load-balancer').ports).toEqual(['3000:3000', '3001:3001'])

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { bearer, HttpClient, readJson } from './support/http-client.js'
-import { findFreePort, type ServiceName, ServiceProcess } from './support/start-services.js'
+import { findFreePorts, type ServiceName, ServiceProcess } from './support/start-services.js'
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..')
 const composeText = readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8')
@@ -278,6 +278,24 @@ describe('docker-compose.yml', () => {
     expect(environmentOf('bank').PORT).not.toBe(environmentOf('retirement').PORT)
   })
 
+  it('serves metrics on a management port of each service, never published to the host', () => {
+    for (const name of serviceNames) {
+      const environment = environmentOf(name)
+      const managementPort = Number(environment.MANAGEMENT_PORT)
+      expect(managementPort, name).toBeGreaterThan(0)
+      expect(managementPort, name).not.toBe(Number(environment.PORT))
+      const published = publishedPorts(name)
+      expect(
+        published.map((port) => port.target),
+        name,
+      ).not.toContain(managementPort)
+      expect(
+        published.map((port) => port.published),
+        name,
+      ).not.toContain(managementPort)
+    }
+  })
+
   it('restarts the services unless stopped, and runs init-secret once', () => {
     for (const name of serviceNames) expect(service(name).restart, name).toBe('unless-stopped')
     expect(service('init-secret').restart ?? 'no').toBe('no')
@@ -466,6 +484,7 @@ describe('both services started as compose starts them', () => {
   let directory = ''
   const running = new Map<ServiceName, ServiceProcess>()
   const ports: Record<ServiceName, number> = { bank: 0, retirement: 0 }
+  const managementPorts: Record<ServiceName, number> = { bank: 0, retirement: 0 }
   const urlOf = (name: ServiceName) => `http://localhost:${ports[name]}`
 
   function serviceOf(name: ServiceName): ServiceProcess {
@@ -485,6 +504,7 @@ describe('both services started as compose starts them', () => {
         PATH: process.env.PATH,
         ...environment,
         PORT: String(ports[name]),
+        MANAGEMENT_PORT: String(managementPorts[name]),
         JWT_SECRET_FILE: secretFile,
         DATABASE_PATH: join(directory, name, basename(environment.DATABASE_PATH ?? '')),
         BANK_PUBLIC_URL: urlOf('bank'),
@@ -505,8 +525,9 @@ describe('both services started as compose starts them', () => {
     const secretFile = join(directory, 'sso-secret', 'jwt-secret')
     mkdirSync(dirname(secretFile))
     expect(runInit(secretFile).status).toBe(0)
-    ports.bank = await findFreePort()
-    ports.retirement = await findFreePort()
+    const [bank = 0, retirement = 0, bankManagement = 0, retirementManagement = 0] = await findFreePorts(4)
+    Object.assign(ports, { bank, retirement })
+    Object.assign(managementPorts, { bank: bankManagement, retirement: retirementManagement })
     await Promise.all(serviceNames.map((name) => launch(name, secretFile)))
   })
 
@@ -520,6 +541,13 @@ describe('both services started as compose starts them', () => {
       PORT: String(ports[name]),
     })
     expect(code, `${stderr}\n${serviceOf(name).describe()}`).toBe(0)
+  })
+
+  it.each(serviceNames)('%s serves /metrics on its management port, and not on its public one', async (name) => {
+    const metrics = await fetch(`http://127.0.0.1:${managementPorts[name]}/metrics`)
+    expect(metrics.status, serviceOf(name).describe()).toBe(200)
+    expect(await metrics.text()).toMatch(new RegExp(`^process_cpu_user_seconds_total\\{service="${name}"\\} `, 'm'))
+    expect((await fetch(`${urlOf(name)}/metrics`)).status).toBe(404)
   })
 
   it('signs in once at the bank and is known at retirement, by cookie and by bearer token', async () => {

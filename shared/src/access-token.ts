@@ -2,7 +2,7 @@ import type { JWT, SignOptions, VerifyOptions } from '@fastify/jwt'
 import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { isCanonicalCompactJws } from './canonical-jws.js'
-import { InvalidTokenError, OversizedTokenError } from './errors.js'
+import { InvalidTokenError, MissingTokenError, OversizedTokenError } from './errors.js'
 import { type Keyring, readJoseHeader } from './keyring.js'
 
 // What an access token holds and every check it must pass, in one place: the bank signs with these rules, both
@@ -133,11 +133,57 @@ export async function verifyAccessToken(
 ): Promise<SignedInUser> {
   if (token.length > MAX_TOKEN_BYTES) throw new OversizedTokenError()
   // Before the cache, which keys by the string: one token must never count as several.
-  if (!isCanonicalCompactJws(token)) throw new InvalidTokenError()
+  if (!isCanonicalCompactJws(token)) throw refusal('malformed')
   const user = cache.find(token) ?? cache.remember(token, verifyUncachedToken(token, jwt, keyring))
   // Revocation can happen at any moment, so it is checked on every request, cached token or not.
-  if (await isRevoked?.(user)) throw new InvalidTokenError()
+  if (await isRevoked?.(user)) throw Object.assign(refusal('revoked'), { revokedUser: user })
   return user
+}
+
+/**
+ * Why a token was refused, for metrics and the audit trail only: the client always hears the same 401, since the
+ * exact reason helps an attacker more than a user. A short fixed vocabulary, so it can be a metric label.
+ */
+export type TokenRefusalReason =
+  | 'missing'
+  | 'oversized'
+  | 'malformed'
+  | 'wrong_type'
+  | 'unknown_key'
+  | 'bad_signature'
+  | 'expired'
+  | 'invalid_claims'
+  | 'revoked'
+
+const REFUSAL_REASON = Symbol('token refusal reason')
+
+function refusal(reason: TokenRefusalReason) {
+  return Object.assign(new InvalidTokenError(), { [REFUSAL_REASON]: reason })
+}
+
+// fast-jwt's error codes, as reasons; any other of its codes (iss, aud, nbf, a missing claim) is `invalid_claims`.
+const FAST_JWT_REASONS: Record<string, TokenRefusalReason> = {
+  FAST_JWT_EXPIRED: 'expired',
+  FAST_JWT_INVALID_SIGNATURE: 'bad_signature',
+  FAST_JWT_MISSING_SIGNATURE: 'bad_signature',
+  FAST_JWT_INVALID_ALGORITHM: 'bad_signature',
+  FAST_JWT_MALFORMED: 'malformed',
+  FAST_JWT_INVALID_PAYLOAD: 'malformed',
+}
+
+/** The reason behind an error thrown by {@link verifyAccessToken} (or a missing token). */
+export function describeTokenRefusal(error: unknown): TokenRefusalReason {
+  if (error instanceof MissingTokenError) return 'missing'
+  if (error instanceof OversizedTokenError) return 'oversized'
+  const own = (error as { [REFUSAL_REASON]?: TokenRefusalReason })[REFUSAL_REASON]
+  if (own) return own
+  const code = (error as { code?: unknown }).code
+  return (typeof code === 'string' && FAST_JWT_REASONS[code]) || 'invalid_claims'
+}
+
+/** The user of a token refused because its session ended (verified, so its `sub` and `sid` can be believed). */
+export function revokedUserOf(error: unknown): SignedInUser | undefined {
+  return (error as { revokedUser?: SignedInUser }).revokedUser
 }
 
 /** The full check, for a token not seen (and verified) before. */
@@ -145,10 +191,10 @@ function verifyUncachedToken(token: string, jwt: JWT, keyring: Keyring): SignedI
   const header = readJoseHeader(token)
   // RFC 8725 §3.11: a JWT typed as something else (a logout token is logout+jwt) is never an access token.
   // docs/spec.md#access-tokens does not require `typ`, so an untyped token is judged by its claims like any other.
-  if (header?.typ !== undefined && !isAccessTokenTyp(header.typ)) throw new InvalidTokenError()
+  if (header?.typ !== undefined && !isAccessTokenTyp(header.typ)) throw refusal('wrong_type')
   // RFC 8725 §3.1/§3.2: the key comes from our own keyring by `kid`, never from what else the token says.
   const key = keyring.findVerificationKey(header?.kid)
-  if (!key) throw new InvalidTokenError()
+  if (!key) throw refusal('unknown_key')
   // A static key lets @fastify/jwt build its fast-jwt verifier once; tokens signed with a previous key are rare
   // (they only live for one access-token lifetime after a rotation) and take the slower path.
   const claims: AccessTokenClaims =
@@ -156,7 +202,7 @@ function verifyUncachedToken(token: string, jwt: JWT, keyring: Keyring): SignedI
   // fast-jwt checks signature, alg, exp, nbf, iss and aud; the claims' types and a future `iat` are ours to check.
   const nowSeconds = Date.now() / 1000
   if (!accessTokenClaimsValidator.Check(claims) || claims.iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {
-    throw new InvalidTokenError()
+    throw refusal('invalid_claims')
   }
   const { sub, username, sid, jti, iat, exp } = claims
   return { id: sub, username, sessionId: sid, tokenId: jti, issuedAtSeconds: iat, expiresAtSeconds: exp }

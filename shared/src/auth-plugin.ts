@@ -10,6 +10,8 @@ import {
   accessTokenSignOptions,
   accessTokenVerifyOptions,
   createVerifiedTokenCache,
+  describeTokenRefusal,
+  revokedUserOf,
   type ServiceName,
   type SignedInUser,
   verifyAccessToken,
@@ -23,6 +25,7 @@ import {
 } from './cookies.js'
 import { MissingTokenError } from './errors.js'
 import type { Keyring } from './keyring.js'
+import { observability } from './observability.js'
 
 export interface AuthPluginOptions {
   keyring: Keyring
@@ -78,6 +81,7 @@ function extractAccessToken(request: FastifyRequest): string | undefined {
 
 async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   const { keyring, audience, cookies, issuing, isRevoked } = options
+  if (!app.hasDecorator('metrics')) await app.register(observability, { serviceName: audience })
   await app.register(fastifyCookie)
   await app.register(fastifyJwt, {
     secret: keyring.signingKey.secret,
@@ -90,13 +94,28 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   async function verifyRequestToken(request: FastifyRequest): Promise<SignedInUser> {
     const token = extractAccessToken(request)
     if (!token) throw new MissingTokenError()
-    const user = await verifyAccessToken(token, verification)
-    request.user = user
-    return user
+    try {
+      const user = await verifyAccessToken(token, verification)
+      request.user = user
+      return user
+    } catch (error) {
+      // Counted and audited here, where the reason is known; the client hears only SSO_TOKEN_INVALID.
+      const reason = describeTokenRefusal(error)
+      app.metrics.tokensRefused.inc({ token: 'access', reason })
+      const revoked = revokedUserOf(error)
+      request.audit('token.refused', { reason, sub: revoked?.id, sid: revoked?.sessionId })
+      throw error
+    }
   }
 
   app.decorate('requireSession', async (request: FastifyRequest) => {
-    await verifyRequestToken(request)
+    try {
+      await verifyRequestToken(request)
+    } catch (error) {
+      // No token at all is a refusal where one is required (counted), but no token was refused (no audit line).
+      if (error instanceof MissingTokenError) app.metrics.tokensRefused.inc({ token: 'access', reason: 'missing' })
+      throw error
+    }
   })
   app.decorate('findSignedInUser', async (request: FastifyRequest) => {
     try {
@@ -129,5 +148,8 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   })
 }
 
-/** Cookies, @fastify/jwt pinned to the token rules of access-token.ts, and the signed-in hook; shared by both services. */
+/**
+ * Cookies, @fastify/jwt pinned to the token rules of access-token.ts, and the signed-in hook; shared by both services.
+ * Every refused token is counted and audited through `observability`, registered here if the app has not yet.
+ */
 export const ssoAuth = fp(authPlugin, { name: 'sso-auth', fastify: '5.x' })

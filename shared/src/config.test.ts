@@ -122,6 +122,22 @@ describe('loadConfig', () => {
   })
 })
 
+describe('loadConfig: MANAGEMENT_PORT', () => {
+  it('is off unless set, and a port number when set', () => {
+    expect(production().MANAGEMENT_PORT).toBeUndefined()
+    expect(production({ MANAGEMENT_PORT: '9464' }).MANAGEMENT_PORT).toBe(9464)
+  })
+
+  it.each(['metrics', '0', '65536', '9464 ', '-1'])('names MANAGEMENT_PORT for %j', (value) => {
+    expect(failureOf(() => production({ MANAGEMENT_PORT: value })).variable).toBe('MANAGEMENT_PORT')
+  })
+
+  it('refuses the public port: metrics are never served there', () => {
+    const error = failureOf(() => production({ PORT: '3000', MANAGEMENT_PORT: '3000' }))
+    expect(error.message).toBe('MANAGEMENT_PORT: must differ from PORT: metrics are never served on the public port')
+  })
+})
+
 describe('loadConfig: DATABASE_URL', () => {
   const password = 'Db-Pa55word-never-shown'
 

@@ -31,6 +31,10 @@ export const CommonConfig = Type.Object({
   }),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   PORT: Type.Integer({ minimum: 1, maximum: 65535, errorMessage: 'must be a port number from 1 to 65535' }),
+  /** Where GET /metrics (Prometheus) is served, on HOST, never on PORT; unset: nowhere. Keep it off the internet. */
+  MANAGEMENT_PORT: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 65535, errorMessage: 'must be a port number from 1 to 65535' }),
+  ),
   JWT_SECRET: Type.String(),
   JWT_PREVIOUS_SECRETS: Type.Array(Type.String(), { default: [] }),
   DATABASE_PATH: Type.String({ minLength: 1 }),
@@ -123,6 +127,9 @@ export function loadConfig<Schema extends TObject>(schema: Schema, environment: 
     const problem =
       raw[variable] === undefined ? 'is required' : (properties[variable]?.errorMessage ?? 'has an invalid value')
     throw new ConfigError(variable, problem)
+  }
+  if (raw.MANAGEMENT_PORT !== undefined && raw.MANAGEMENT_PORT === raw.PORT) {
+    throw new ConfigError('MANAGEMENT_PORT', 'must differ from PORT: metrics are never served on the public port')
   }
   for (const name of URL_VARIABLES) assertOrigin(name, raw[name] as string)
   // A bad secret read from a file is reported as the file's: the variable the operator actually set.

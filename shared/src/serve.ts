@@ -6,7 +6,7 @@ import { type CommonConfig, describeConfigRisks } from './config.js'
 const shutdownGraceMs = 10_000
 
 /**
- * Listens on HOST:PORT until SIGTERM/SIGINT, then stops accepting, lets in-flight requests finish, runs the app's
+ * Listens on HOST:PORT (and MANAGEMENT_PORT, for /metrics, when set) until SIGTERM/SIGINT, then stops accepting, lets in-flight requests finish, runs the app's
  * onClose hooks (the database closes there) and exits 0. A port that cannot be bound exits 1 with one log line.
  */
 export async function serveUntilStopped(app: FastifyInstance, config: CommonConfig): Promise<void> {
@@ -19,6 +19,11 @@ export async function serveUntilStopped(app: FastifyInstance, config: CommonConf
   })
 
   try {
+    // Metrics first: once /healthz answers, a scrape of this replica succeeds too.
+    if (config.MANAGEMENT_PORT !== undefined) {
+      const management = await app.metrics.listen({ host: config.HOST, port: config.MANAGEMENT_PORT })
+      app.log.info({ port: management.port }, 'metrics served on the management port')
+    }
     await app.listen({ host: config.HOST, port: config.PORT })
   } catch (error) {
     app.log.error({ err: error }, 'could not listen')

@@ -6,6 +6,7 @@ import {
   apiDocs,
   createKeyring,
   createServiceApp,
+  observability,
   signLogoutToken,
   ssoAuth,
   TooManyAttemptsError,
@@ -20,7 +21,7 @@ import { createLogoutOutbox } from './backchannel/logout-outbox.js'
 import type { BankConfig } from './config.js'
 import type { BankDatabase } from './db/bank-database.js'
 import { bankLegacyVersions, bankMigrations } from './db/migrations/index.js'
-import { createDatabaseRateLimitStore } from './identity/address-limits.js'
+import { createDatabaseRateLimitStore, LOGINS_PER_ADDRESS, SIGN_UPS_PER_ADDRESS } from './identity/address-limits.js'
 import { createAuthenticator } from './identity/authenticate.js'
 import { loginRoutes } from './identity/login-routes.js'
 import { createLoginThrottle } from './identity/login-throttle.js'
@@ -31,6 +32,7 @@ import { createRegistration } from './identity/registration.js'
 import { createUsersRepository } from './identity/users-repository.js'
 import { createWorkLimiter } from './identity/work-limiter.js'
 import { pagesRoutes } from './pages/pages-routes.js'
+import { createBankSecurityEvents } from './security-events.js'
 import { createLoginSessions } from './sessions/login-sessions.js'
 import { logoutRoutes } from './sessions/logout-routes.js'
 import { createRefreshBudget } from './sessions/refresh-limits.js'
@@ -62,6 +64,7 @@ export interface BankDependencies {
 /** The bank: users, passwords, login sessions and accounts. Registers everything in boot order; never listens. */
 export async function buildApp(config: BankConfig, dependencies: BankDependencies = {}) {
   const app = createServiceApp(config)
+  await app.register(observability, { serviceName: 'bank' })
   await app.register(apiDocs, { title: 'bank-sso: bank', description: BANK_API_DESCRIPTION })
 
   const database = await openDatabase<BankDatabase>({
@@ -107,25 +110,41 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   // Only the routes that name a limit (login, sign-up) are limited, and refresh (refresh-limits.ts).
   // Counted in the database, so every replica spends the same budget.
   const rateLimits = createDatabaseRateLimitStore(database)
+  const passwordWork = createWorkLimiter({
+    concurrency: PASSWORD_WORK_CONCURRENCY,
+    maxQueued: PASSWORD_WORK_MAX_QUEUED,
+  })
+  const events = createBankSecurityEvents({
+    metrics: app.metrics,
+    readOutboxBacklog: logoutOutbox.readBacklog,
+    passwordWork: () => passwordWork.load,
+    passwordWorkMaxQueued: PASSWORD_WORK_MAX_QUEUED,
+    log: app.log,
+  })
   await app.register(fastifyRateLimit, {
     global: false,
     store: rateLimits.Store,
+    // The per-address budgets of the routes that name one (login, sign-up; the JSON API and the forms alike).
+    onExceeded: (request) => {
+      const groupId = (request.routeOptions.config as { rateLimit?: { groupId?: string } }).rateLimit?.groupId
+      if (groupId === LOGINS_PER_ADDRESS.groupId) events.loginThrottled(request, 'address')
+      else if (groupId === SIGN_UPS_PER_ADDRESS.groupId) events.registrationRefused('throttled')
+    },
     errorResponseBuilder: (_request, { ttl }) =>
       withRetryAfter(new TooManyAttemptsError(String(Math.ceil(ttl / 1000))), ttl / 1000),
   })
 
   const users = createUsersRepository(db)
   const accounts = createAccountsRepository(db)
-  const passwords = createPasswordHasher(
-    createWorkLimiter({ concurrency: PASSWORD_WORK_CONCURRENCY, maxQueued: PASSWORD_WORK_MAX_QUEUED }),
-  )
+  const passwords = createPasswordHasher(passwordWork)
   const throttle = createLoginThrottle(database, LOGIN_FAILURE_LIMITS)
-  const authenticate = createAuthenticator({ users, passwords, throttle })
-  const register = createRegistration({ db, users, accounts, passwords })
+  const authenticate = createAuthenticator({ users, passwords, throttle, events })
+  const register = createRegistration({ db, users, accounts, passwords, events })
   const loginSessions = createLoginSessions({
     sessions,
     users,
     spendRefreshBudget: createRefreshBudget(app, { findIssuedSession: sessions.findIssuedSession }),
+    events,
   })
   const pruneTimer = setInterval(() => {
     sessions.deleteEnded().catch((error: unknown) => app.log.error({ err: error }, 'deleting ended sessions failed'))
@@ -136,6 +155,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     outbox: logoutOutbox,
     signLogoutToken: (subject) => signLogoutToken(app.jwt, keyring, subject),
     log: app.log.child({ component: 'logout-delivery' }),
+    events,
     ...(dependencies.postLogoutToken ? { post: dependencies.postLogoutToken } : {}),
   })
   logoutDelivery.start()
@@ -155,7 +175,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   await app.register(async function signedIn(scope) {
     scope.addHook('onRequest', scope.requireSession) // every route below needs a valid access token
     await scope.register(meRoutes)
-    await scope.register(sessionsRoutes, { sessions })
+    await scope.register(sessionsRoutes, { loginSessions })
     await scope.register(accountsRoutes, { accounts })
   })
   await app.register(pagesRoutes, {

@@ -4,6 +4,7 @@ import {
   apiDocs,
   createKeyring,
   createServiceApp,
+  observability,
   ssoAuth,
   webSecurity,
 } from '@sso/shared'
@@ -18,6 +19,7 @@ import { meRoutes } from './identity/me-routes.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createPlansRepository } from './plans/plans-repository.js'
 import { plansRoutes } from './plans/plans-routes.js'
+import { createRetirementSecurityEvents } from './security-events.js'
 
 // Revocations past their usefulness are forgotten this often (memory and database).
 const revocationsPruneIntervalMs = 10 * 60_000
@@ -37,6 +39,7 @@ export interface RetirementAppOptions {
 
 export async function buildApp(config: RetirementConfig, options: RetirementAppOptions = {}) {
   const app = createServiceApp(config)
+  await app.register(observability, { serviceName: 'retirement' })
   await app.register(apiDocs, { title: 'bank-sso: retirement', description: RETIREMENT_API_DESCRIPTION })
 
   const { db, engine } = await openDatabase<RetirementDatabase>({
@@ -101,7 +104,11 @@ export async function buildApp(config: RetirementConfig, options: RetirementAppO
   ])
 
   // Server to server, authenticated by the logout token itself: outside the signed-in scope and the CSRF rules.
-  await app.register(backchannelRoutes, { keyring, revocations })
+  await app.register(backchannelRoutes, {
+    keyring,
+    revocations,
+    events: createRetirementSecurityEvents(app.metrics),
+  })
 
   const plans = createPlansRepository(db)
   await app.register(pagesRoutes, {

@@ -2,4 +2,5 @@
 // (shared/tsconfig.json excludes this folder) nor of an image.
 export * from './accounts.js'
 export * from './api-document.js'
+export * from './metrics.js'
 export * from './tokens.js'

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { LogoutSubject } from '@sso/shared'
 import type { FastifyBaseLogger } from 'fastify'
+import type { BankSecurityEvents } from '../security-events.js'
 import type { ClaimedNotice, LogoutOutbox } from './logout-outbox.js'
 
 /** Posts one logout token to one back-channel URL; resolves with the HTTP status, rejects on a network failure. */
@@ -27,6 +28,8 @@ export interface LogoutDeliveryOptions {
   signLogoutToken: (subject: LogoutSubject) => string
   post?: PostLogoutToken
   log: FastifyBaseLogger
+  /** Where deliveries, failed attempts and given-up notices are recorded (audit lines, metrics); none by default. */
+  events?: Pick<BankSecurityEvents, 'noticeDelivered' | 'noticeFailed' | 'noticeGivenUp'>
   tickMs?: number
   requestTimeoutMs?: number
   /** How long a claimed notice is this worker's alone; must exceed `requestTimeoutMs`. */
@@ -67,7 +70,7 @@ export function retryDelayMs(attempts: number): number {
  * One run at a time: a tick or wake-up during a run asks for one more run after it.
  */
 export function createLogoutDelivery(options: LogoutDeliveryOptions) {
-  const { outbox, signLogoutToken, log } = options
+  const { outbox, signLogoutToken, log, events } = options
   const post = options.post ?? postLogoutToken
   const tickMs = options.tickMs ?? DELIVERY_TICK_MS
   const requestTimeoutMs = options.requestTimeoutMs ?? DELIVERY_TIMEOUT_MS
@@ -93,7 +96,9 @@ export function createLogoutDelivery(options: LogoutDeliveryOptions) {
         // Deleted whoever holds it by now (our lease cannot have run out, see DELIVERY_LEASE_MS, but if it had, the
         // new holder's own attempt would be the one duplicate).
         await outbox.remove(notice.id)
-        log.info({ url: notice.url, sessionId: notice.sessionId, attempts: notice.attempts + 1 }, 'logout delivered')
+        const delivered = { url: notice.url, sub: notice.userId, sid: notice.sessionId ?? undefined }
+        if (events) events.noticeDelivered(log, { ...delivered, attempts: notice.attempts + 1 })
+        else log.info({ ...delivered, attempts: notice.attempts + 1 }, 'logout delivered')
         return
       }
       outcome = `HTTP ${status}`
@@ -109,6 +114,7 @@ export function createLogoutDelivery(options: LogoutDeliveryOptions) {
     }
     const attempts = notice.attempts + 1
     const nextAttemptAt = Date.now() + retryDelayMs(attempts)
+    events?.noticeFailed()
     log.warn({ url: notice.url, sessionId: notice.sessionId, attempts, outcome }, 'logout notice not delivered yet')
     await outbox.scheduleRetry(notice, attempts, nextAttemptAt)
   }
@@ -125,7 +131,9 @@ export function createLogoutDelivery(options: LogoutDeliveryOptions) {
       }
       // Every access token of the session has expired by now: the receiver refuses them without being told.
       await outbox.remove(notice.id)
-      log.warn({ url: notice.url, sessionId: notice.sessionId, attempts: notice.attempts }, 'logout notice given up')
+      const givenUp = { url: notice.url, sub: notice.userId, sid: notice.sessionId ?? undefined }
+      if (events) events.noticeGivenUp(log, { ...givenUp, attempts: notice.attempts })
+      else log.warn({ ...givenUp, attempts: notice.attempts }, 'logout notice given up')
     }
     await Promise.all(live.map(deliver))
     if (due.length === BATCH_SIZE) runAgain = true

@@ -103,3 +103,26 @@ describeEachEngine('logout outbox claims', (engine) => {
     expect(await outbox.countPending()).toBe(1)
   })
 })
+
+describeEachEngine('logout outbox backlog', (engine) => {
+  let database: OpenedDatabase<BankDatabase>
+  let outbox: LogoutOutbox
+  beforeEach(async () => {
+    database = await openDatabase<BankDatabase>({
+      ...(await engine.createDatabase(bankMigrations)),
+      migrations: bankMigrations,
+    })
+    outbox = createLogoutOutbox(database, { urls: [URL_A], accessTokenTtlSeconds: 900 })
+  })
+  afterEach(() => database.db.destroy())
+
+  it('counts the notices waiting and gives the oldest one’s revocation time, as numbers on either engine', async () => {
+    expect(await outbox.readBacklog()).toEqual({ pending: 0, oldestCreatedAtMs: undefined })
+    const oldest = Date.now() - 5_000
+    for (const [index, revokedAt] of [oldest + 2_000, oldest, oldest + 1_000].entries()) {
+      const ended = [{ id: `session-${index}`, userId: `user-${index}` }]
+      await database.db.transaction().execute((trx) => outbox.enqueue(trx, ended, revokedAt))
+    }
+    expect(await outbox.readBacklog()).toEqual({ pending: 3, oldestCreatedAtMs: oldest })
+  })
+})

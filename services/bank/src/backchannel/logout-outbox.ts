@@ -138,6 +138,19 @@ export function createLogoutOutbox(
         .executeTakeFirstOrThrow()
       return count
     },
+    /**
+     * The backlog, for the metrics: how many notices wait and when the oldest was written (its revocation). One
+     * aggregate over a table that holds only undelivered notices, so it stays small; run once per scrape.
+     */
+    async readBacklog(): Promise<{ pending: number; oldestCreatedAtMs: number | undefined }> {
+      const row = await db
+        .selectFrom('logoutOutbox')
+        .select((eb) => [eb.fn.countAll().as('pending'), eb.fn.min('createdAt').as('oldestCreatedAt')])
+        .executeTakeFirstOrThrow()
+      // Aggregates' types differ by engine and driver (count is a bigint on PostgreSQL): numbers either way.
+      const oldest = row.oldestCreatedAt === null ? undefined : Number(row.oldestCreatedAt)
+      return { pending: Number(row.pending), oldestCreatedAtMs: oldest }
+    },
     /** Calls `listener` after each committed enqueue that was announced. */
     onEnqueued(listener: () => void) {
       listeners.add(listener)

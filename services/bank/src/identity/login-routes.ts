@@ -24,7 +24,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request, reply) => {
-      const user = await authenticate(request.body)
+      const user = await authenticate(request.body, request)
       const { accessToken } = await loginSessions.start(request, reply, user)
       return { status: 'ok' as const, data: accessToken }
     },

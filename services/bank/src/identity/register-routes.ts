@@ -17,7 +17,7 @@ export const registerRoutes: FastifyPluginAsyncTypebox<{ register: Register }> =
       },
     },
     async (request, reply) => {
-      const user = await register(request.body)
+      const user = await register(request.body, request)
       return reply.code(201).send({ status: 'ok', data: { id: user.id, username: user.username } })
     },
   )

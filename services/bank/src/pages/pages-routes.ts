@@ -96,7 +96,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     reply: FastifyReply,
     form: CredentialsForm,
     renderForm: (view: FormView) => string,
-    signIn: (credentials: Credentials) => Promise<{ id: string; username: string }>,
+    signIn: (credentials: Credentials, request: FastifyRequest) => Promise<{ id: string; username: string }>,
   ) {
     const { username, password, return_to } = form
     const returnTo = resolveReturnTo(return_to, publicUrls)
@@ -112,7 +112,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     if (checked.problem !== undefined) return showForm(400, checked.problem)
     let user: { id: string; username: string }
     try {
-      user = await signIn(checked.credentials)
+      user = await signIn(checked.credentials, request)
     } catch (error) {
       const formError = asFormError(error)
       if (!formError) throw error
@@ -207,7 +207,7 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
         return reply.redirect('/login', 303)
       }
       // Unknown, ended or someone else's: nothing happens, and the list shows what is still live.
-      if (typeof sessionId === 'string') await loginSessions.endOne(sessionId, user.id)
+      if (typeof sessionId === 'string') await loginSessions.endOne(request, sessionId, user.id)
       return reply.redirect('/', 303)
     },
   )

@@ -1,5 +1,7 @@
+import { TooManyAttemptsError } from '@sso/shared'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { UsersRepository } from '../identity/users-repository.js'
+import type { BankSecurityEvents } from '../security-events.js'
 import type { SpendRefreshBudget } from './refresh-limits.js'
 import type { LoginSession, SessionsRepository } from './sessions-repository.js'
 
@@ -15,10 +17,13 @@ export function createLoginSessions({
   sessions,
   users,
   spendRefreshBudget,
+  events,
 }: {
   sessions: SessionsRepository
   users: UsersRepository
   spendRefreshBudget: SpendRefreshBudget
+  /** Every login, refresh and revocation is recorded here: an audit line and a metric. */
+  events: BankSecurityEvents
 }) {
   function setRefreshCookie(reply: FastifyReply, refreshToken: string, session: LoginSession) {
     // The cookie dies with the session: rotation never extends a session's absolute lifetime.
@@ -30,10 +35,12 @@ export function createLoginSessions({
     async start(request: FastifyRequest, reply: FastifyReply, user: SignedIn['user']): Promise<SignedIn> {
       // The browser's previous session (perhaps someone else's, on a shared computer) ends with its cookie.
       const previous = request.readRefreshTokenCookie()
-      if (previous) await sessions.revokeByRefreshToken(previous)
+      const ended = previous ? await sessions.revokeByRefreshToken(previous) : undefined
+      if (ended) events.sessionRevoked(request, 'new_login', { sub: ended.userId, sid: ended.id })
       const { session, refreshToken } = await sessions.open(user.id, request.headers['user-agent'])
       setRefreshCookie(reply, refreshToken, session)
       const accessToken = await reply.issueAccessToken(user, session.id)
+      events.loginSucceeded(request, user.id, session.id)
       return { user: { id: user.id, username: user.username }, sessionId: session.id, accessToken }
     },
 
@@ -45,21 +52,23 @@ export function createLoginSessions({
     async resume(request: FastifyRequest, reply: FastifyReply): Promise<SignedIn | null> {
       const presented = request.readRefreshTokenCookie()
       if (!presented) return null
-      await spendRefreshBudget(request, presented)
-      const rotation = await sessions.rotate(presented)
-      if (rotation.outcome === 'reused') {
-        request.log.warn(
-          { sessionId: rotation.sessionId },
-          'a rotated refresh token was presented again: session revoked',
-        )
+      try {
+        await spendRefreshBudget(request, presented)
+      } catch (error) {
+        if (error instanceof TooManyAttemptsError) events.refreshThrottled()
+        throw error
       }
+      const rotation = await sessions.rotate(presented)
+      if (rotation.outcome === 'reused') events.refreshReuseDetected(request, rotation.sessionId)
       const user = rotation.outcome === 'rotated' ? await users.findById(rotation.session.userId) : undefined
       if (rotation.outcome !== 'rotated' || !user) {
+        if (rotation.outcome !== 'reused') events.refreshRefused(request)
         reply.clearLoginCookies()
         return null
       }
       setRefreshCookie(reply, rotation.refreshToken, rotation.session)
       const accessToken = await reply.issueAccessToken(user, rotation.session.id)
+      events.refreshRotated(request, user.id, rotation.session.id, rotation.replayed)
       return { user: { id: user.id, username: user.username }, sessionId: rotation.session.id, accessToken }
     },
 
@@ -72,10 +81,16 @@ export function createLoginSessions({
       const signedIn = await request.server.findSignedInUser(request)
       const presented = request.readRefreshTokenCookie()
       const ended = presented ? await sessions.revokeByRefreshToken(presented) : undefined
+      if (ended) events.sessionRevoked(request, 'logout', { sub: ended.userId, sid: ended.id })
       // API clients may hold only an access token; its `sid` names the session to end.
-      if (signedIn) await sessions.revokeSession(signedIn.sessionId, signedIn.id)
+      if (signedIn && (await sessions.revokeSession(signedIn.sessionId, signedIn.id))) {
+        events.sessionRevoked(request, 'logout', { sub: signedIn.id, sid: signedIn.sessionId })
+      }
       const userId = signedIn?.id ?? ended?.userId
-      if (everywhere && userId) await sessions.revokeAllForUser(userId)
+      if (everywhere && userId) {
+        const count = await sessions.revokeAllForUser(userId)
+        if (count > 0) events.sessionRevoked(request, 'logout_everywhere', { sub: userId, count })
+      }
       reply.clearLoginCookies()
     },
 
@@ -83,7 +98,11 @@ export function createLoginSessions({
     listLive: (userId: string) => sessions.listLive(userId),
 
     /** Ends one of the user's own sessions from the list; false when it is unknown, ended or someone else's. */
-    endOne: (sessionId: string, userId: string) => sessions.revokeSession(sessionId, userId),
+    async endOne(request: FastifyRequest, sessionId: string, userId: string): Promise<boolean> {
+      const isEnded = await sessions.revokeSession(sessionId, userId)
+      if (isEnded) events.sessionRevoked(request, 'ended_from_list', { sub: userId, sid: sessionId })
+      return isEnded
+    },
   }
 }
 export type LoginSessions = ReturnType<typeof createLoginSessions>

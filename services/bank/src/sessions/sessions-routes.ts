@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ErrorResponse, NotFoundError, Ok, SIGNED_IN } from '@sso/shared'
 import { Type } from 'typebox'
-import type { SessionsRepository } from './sessions-repository.js'
+import type { LoginSessions } from './login-sessions.js'
 
 const SessionView = Type.Object({
   id: Type.String({ description: "the access tokens' sid" }),
@@ -13,13 +13,13 @@ const SessionView = Type.Object({
 const SessionParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 
 /** The signed-in user's login sessions: the list, and ending one of them (single logout follows). */
-export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepository }> = async (
+export const sessionsRoutes: FastifyPluginAsyncTypebox<{ loginSessions: LoginSessions }> = async (
   app,
-  { sessions },
+  { loginSessions },
 ) => {
   const listSchema = { security: SIGNED_IN, response: { 200: Ok(Type.Array(SessionView)), 401: ErrorResponse } }
   app.get('/api/sessions', { schema: listSchema }, async (request) => {
-    const data = (await sessions.listLive(request.user.id)).map((session) => ({
+    const data = (await loginSessions.listLive(request.user.id)).map((session) => ({
       id: session.id,
       createdAt: new Date(session.createdAtMs).toISOString(),
       lastUsedAt: new Date(session.lastUsedAtMs).toISOString(),
@@ -40,7 +40,7 @@ export const sessionsRoutes: FastifyPluginAsyncTypebox<{ sessions: SessionsRepos
     },
     async (request, reply) => {
       // An unknown id, an ended session and another user's look the same: others' session ids cannot be probed.
-      if (!(await sessions.revokeSession(request.params.id, request.user.id)))
+      if (!(await loginSessions.endOne(request, request.params.id, request.user.id)))
         throw new NotFoundError('No such login session')
       // Ending the session this browser is using is a logout: its cookies go too.
       if (request.params.id === request.user.sessionId) reply.clearLoginCookies()

@@ -5,12 +5,14 @@ import {
   HealthResponse,
   InvalidLogoutTokenError,
   type Keyring,
+  type LogoutNotice,
   MAX_TOKEN_BYTES,
   UnsupportedMediaTypeError,
   verifyLogoutToken,
 } from '@sso/shared'
 import type { FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
+import type { RetirementSecurityEvents } from '../security-events.js'
 import type { RevocationList } from './revocation-list.js'
 
 // OpenID Connect Back-Channel Logout 1.0 §2.5: a form-encoded POST whose `logout_token` field is the JWT.
@@ -26,10 +28,11 @@ async function requireFormEncoded(request: FastifyRequest) {
  * The bank's single-logout notices. Server to server and authenticated by the logout token itself: no CSRF token,
  * no access token. 200 once recorded; 400 for an invalid, replayed or wrongly typed token (§2.8).
  */
-export const backchannelRoutes: FastifyPluginAsyncTypebox<{ keyring: Keyring; revocations: RevocationList }> = async (
-  app,
-  { keyring, revocations },
-) => {
+export const backchannelRoutes: FastifyPluginAsyncTypebox<{
+  keyring: Keyring
+  revocations: RevocationList
+  events: RetirementSecurityEvents
+}> = async (app, { keyring, revocations, events }) => {
   app.post(
     '/backchannel/logout',
     {
@@ -42,12 +45,19 @@ export const backchannelRoutes: FastifyPluginAsyncTypebox<{ keyring: Keyring; re
       },
     },
     async (request) => {
-      const notice = verifyLogoutToken(app.jwt, keyring, 'retirement', request.body.logout_token)
+      let notice: LogoutNotice
+      try {
+        notice = verifyLogoutToken(app.jwt, keyring, 'retirement', request.body.logout_token)
+      } catch (error) {
+        if (error instanceof InvalidLogoutTokenError) events.noticeRefused(request, 'invalid')
+        throw error
+      }
       if ((await revocations.record(notice)) === 'replayed') {
         request.log.warn({ jti: notice.tokenId }, 'logout token replayed: refused')
+        events.noticeRefused(request, 'replayed')
         throw new InvalidLogoutTokenError()
       }
-      request.log.info({ sessionId: notice.sessionId, userId: notice.userId }, 'single logout: session ended')
+      events.revocationApplied(request, notice)
       return { status: 'ok' as const }
     },
   )
