@@ -1,6 +1,7 @@
 // What the bank's per-request revocation check (read-through: one primary-key read of the session's row) costs, on
 // SQLite and on PostgreSQL, against a check answered from memory (what a LISTEN/NOTIFY-kept view would cost per
-// request). Not a test: figures for docs/notes/replicas-bank.md. Run from the repository root after `npm run build`:
+// request). Not a test: figures for docs/scaling.md ("Revocation at the bank: read-through, measured"). Run from the
+// repository root after `npm run build`:
 //   node --import tsx e2e/bench/revocation-check.ts          (BENCH_ENGINES=sqlite or postgres for one engine)
 // Everything runs in this process through app.inject (no sockets), so the figures are the service's own work plus,
 // on PostgreSQL, the round trip to a throwaway server on the same machine (fsync off).

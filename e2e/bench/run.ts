@@ -1,7 +1,8 @@
 // `npm run bench`: the cost of a token check, a login and a refresh, measured against the built services started as
 // in production, once on SQLite and once on PostgreSQL (a throwaway server, as in the tests). Rounds interleave every
 // measurement, so a burst of noise from elsewhere on the machine lands on all of them alike; each figure is the median
-// over the rounds. Prints a table per engine and one comparing them, and writes the same figures as JSON.
+// over the rounds. Prints a table per engine and one comparing them, and writes the same figures as JSON. With
+// PostgreSQL, also how fast a logout notice reaches two retirement replicas (logout-propagation.ts).
 import { type ChildProcess, execFileSync, fork } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
@@ -24,6 +25,7 @@ import type {
   ProbeResult,
   ProbeTarget,
 } from './load-worker.js'
+import { measureLogoutPropagation, type PropagationReport, renderPropagation } from './logout-propagation.js'
 import { median, percentile } from './statistics.js'
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
@@ -513,9 +515,16 @@ async function main() {
     const reports: Report[] = []
     for (const engine of engines) reports.push(await measureEngine(engine, postgres))
     const comparison = compareEngines(reports)
-    mkdirSync(dirname(artifactPath), { recursive: true })
-    writeFileSync(artifactPath, `${JSON.stringify({ engines: reports, comparison }, null, 2)}\n`)
     if (reports.length > 1) process.stdout.write(renderComparison(reports, comparison))
+    // Scale-out: a logout reaching every retirement replica, which only PostgreSQL carries (SQLite is one process).
+    let logoutPropagation: PropagationReport | undefined
+    if (postgres) {
+      process.stderr.write('postgres: logout propagation across two retirement replicas\n')
+      logoutPropagation = await measureLogoutPropagation(postgres, logLevel)
+      process.stdout.write(`\n${renderPropagation(logoutPropagation)}`)
+    }
+    mkdirSync(dirname(artifactPath), { recursive: true })
+    writeFileSync(artifactPath, `${JSON.stringify({ engines: reports, comparison, logoutPropagation }, null, 2)}\n`)
     process.stdout.write(`\nJSON: ${artifactPath}\n`)
   } finally {
     await postgres?.stop()

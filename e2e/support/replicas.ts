@@ -52,7 +52,7 @@ export class ReplicaSet {
 
   /**
    * Makes one empty database per service and starts every replica of both at once (so the replicas of a service race
-   * to migrate its empty database, as a scaled deployment's first start does); resolves once all answer /healthz.
+   * to migrate its empty database, as a scaled deployment's first start does); resolves once all are ready (/readyz).
    */
   static async start(options: ReplicaOptions = {}): Promise<ReplicaSet> {
     const bankCount = options.banks ?? 2
@@ -126,7 +126,10 @@ export class ReplicaSet {
     return Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined))
   }
 
-  /** Starts a replica (again, after {@link stopReplica}) on its port and database; resolves once /healthz answers. */
+  /**
+   * Starts a replica (again, after {@link stopReplica}) on its port and database; resolves once `/readyz` answers 200,
+   * as a load balancer would wait before sending it traffic (for a retirement: its revocation list loaded and current).
+   */
   async startReplica(replica: Replica, overrides: EnvOverrides = {}): Promise<ServiceProcess> {
     if (replica.process?.isRunning) throw new Error(`${this.label(replica)} is already running`)
     const child = spawn(process.execPath, [join('services', replica.name, 'dist', 'server.js')], {
@@ -136,7 +139,7 @@ export class ReplicaSet {
     })
     const started = new ServiceProcess(replica.name, `http://127.0.0.1:${replica.port}`, child)
     replica.process = started
-    await started.waitUntilHealthy()
+    await started.waitUntilHealthy('/readyz')
     return started
   }
 

@@ -107,20 +107,24 @@ export class ServiceProcess {
     return `--- ${this.name} output (last ${lines} lines) ---\n${this.output.slice(-lines).join('\n')}`
   }
 
-  /** Polls `/healthz` until it answers 200; fails early if the process exits, and after a bounded time. */
-  async waitUntilHealthy(): Promise<void> {
+  /**
+   * Polls `probe` until it answers 200; fails early if the process exits, and after a bounded time. `/healthz` (the
+   * default) says the process serves; `/readyz` also that it may take traffic, as a load balancer would ask.
+   */
+  async waitUntilHealthy(probe: '/healthz' | '/readyz' = '/healthz'): Promise<void> {
     const deadline = Date.now() + healthTimeoutMs
     while (Date.now() < deadline) {
       if (this.exited) throw new Error(`${this.name} exited during start-up\n${this.describe()}`)
       try {
-        const response = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1_000) })
+        const response = await fetch(`${this.url}${probe}`, { signal: AbortSignal.timeout(1_000) })
+        await response.body?.cancel()
         if (response.status === 200) return
       } catch {
         // not listening yet
       }
       await new Promise((resolve) => setTimeout(resolve, healthPollIntervalMs))
     }
-    throw new Error(`${this.name} was not healthy within ${healthTimeoutMs} ms\n${this.describe()}`)
+    throw new Error(`${this.name} did not answer 200 to ${probe} within ${healthTimeoutMs} ms\n${this.describe()}`)
   }
 
   /** Sends a signal (SIGTERM by default) and resolves with the exit code; SIGKILL after a bounded wait. */

@@ -295,7 +295,7 @@ export function createSessionsRepository(
      * does not know it (deny by default: a deleted row must never turn a refused token into an accepted one). By
      * primary key, once per authenticated request at the bank, so right across replicas.
      *
-     * Read-through rather than an in-memory view kept by LISTEN/NOTIFY, measured (docs/notes/replicas-bank.md,
+     * Read-through rather than an in-memory view kept by LISTEN/NOTIFY, measured (docs/scaling.md,
      * e2e/bench/revocation-check.ts): on PostgreSQL it adds ~0.12 ms and ~0.07 ms of bank CPU to a request, a tenth of
      * a refresh; in return a revocation committed on any replica is seen by the very next request on every other one
      * (a notification arrives some time after the commit, and has no replay), and deny-by-default needs no copy of
