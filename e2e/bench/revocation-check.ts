@@ -5,8 +5,7 @@
 //   node --import tsx e2e/bench/revocation-check.ts          (BENCH_ENGINES=sqlite or postgres for one engine)
 // Everything runs in this process through app.inject (no sockets), so the figures are the service's own work plus,
 // on PostgreSQL, the round trip to a throwaway server on the same machine (fsync off).
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createKeyring, ssoAuth } from '@sso/shared'
@@ -20,6 +19,7 @@ import { createSessionsRepository } from '../../services/bank/src/sessions/sessi
 import { createTestConfig } from '../../services/bank/src/test-app.js'
 import { createDatabaseIn } from '../support/postgres-databases.js'
 import { startThrowawayPostgres } from '../support/throwaway-postgres.js'
+import { readPostgresCpuSeconds } from './process-cpu.js'
 
 const sequentialRequests = 3_000
 const concurrentRequests = 6_000
@@ -27,31 +27,6 @@ const concurrency = 16
 const warmUp = 300
 const rounds = 3
 
-const clockTicksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-
-/** User + system CPU seconds of a process so far (proc(5), fields 14 and 15). */
-function readCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond
-}
-
-/** CPU seconds of the PostgreSQL server so far: its postmaster and every backend it forked (as run.ts counts them). */
-function readPostgresCpuSeconds(dataDir: string): number {
-  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-  let seconds = readCpuSeconds(postmaster)
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (parent === postmaster) seconds += readCpuSeconds(Number(entry))
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return seconds
-}
 let databaseCpuSeconds = () => 0
 
 interface Figures {

@@ -4,7 +4,7 @@
 // over the rounds. Prints a table per engine and one comparing them, and writes the same figures as JSON. With
 // PostgreSQL, also how fast a logout notice reaches two retirement replicas (logout-propagation.ts).
 import { type ChildProcess, execFileSync, fork } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,6 +26,7 @@ import type {
   ProbeTarget,
 } from './load-worker.js'
 import { measureLogoutPropagation, type PropagationReport, renderPropagation } from './logout-propagation.js'
+import { readCpuSeconds, readPostgresCpuSeconds } from './process-cpu.js'
 import { median, percentile } from './statistics.js'
 
 const benchDir = dirname(fileURLToPath(import.meta.url))
@@ -72,36 +73,6 @@ function positiveIntegerFromEnv(name: string, fallback: number): number {
 }
 
 // ---- the machine and the server processes' CPU time ----
-
-const clockTicksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-
-/** User + system CPU seconds a process has used so far, all its threads included (proc(5), fields 14 and 15). */
-function readCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / clockTicksPerSecond
-}
-
-/**
- * CPU seconds of a PostgreSQL server so far: its postmaster and every process it forked (the backends serving the
- * services' pools, the WAL writer…). On PostgreSQL the work of a login or a refresh is split between the bank and
- * these, so both are counted. Backends that have exited take their CPU time with them; the pools keep theirs open.
- */
-function readPostgresCpuSeconds(dataDir: string): number {
-  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-  let seconds = readCpuSeconds(postmaster)
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (parent === postmaster) seconds += readCpuSeconds(Number(entry))
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return seconds
-}
 
 function describeMachine() {
   const cpuModel = cpus()[0]?.model ?? 'unknown'
