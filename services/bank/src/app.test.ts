@@ -29,9 +29,9 @@ describeEachEngine('bank app', (engine) => {
       expect(response.json()).toEqual({ status: 'ok' })
     })
 
-    it.runIf(engine.name === 'postgres')(
-      'answers /readyz 503 while its database refuses connections, /healthz still 200, and 200 again after',
-      async () => {
+    // Declared for PostgreSQL only: a SQLite file cannot be cut off from a running process.
+    if (engine.name === 'postgres')
+      it('answers /readyz 503 while its database refuses connections, /healthz still 200, and 200 again after', async () => {
         const { databaseUrl = '' } = database
         await cutOffDatabase(databaseUrl)
         try {
@@ -47,8 +47,7 @@ describeEachEngine('bank app', (engine) => {
           await reopenDatabase(databaseUrl)
         }
         expect((await app.inject({ url: '/readyz' })).statusCode).toBe(200)
-      },
-    )
+      })
 
     it('answers unknown paths with a 404 in the error shape', async () => {
       const response = await app.inject({ url: '/api/nothing-here' })
