@@ -13,7 +13,7 @@ import {
   webSecurity,
   withRetryAfter,
 } from '@sso/shared'
-import { databaseAnswers, openDatabase } from '@sso/shared/db'
+import { databaseAnswers, openConfiguredDatabase } from '@sso/shared/db'
 import { createAccountsRepository } from './accounts/accounts-repository.js'
 import { accountsRoutes } from './accounts/accounts-routes.js'
 import { createLogoutDelivery, type PostLogoutToken } from './backchannel/logout-delivery.js'
@@ -67,10 +67,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   await app.register(observability, { serviceName: 'bank' })
   await app.register(apiDocs, { title: 'bank-sso: bank', description: BANK_API_DESCRIPTION })
 
-  const database = await openDatabase<BankDatabase>({
-    ...(config.DATABASE_URL === undefined
-      ? { databasePath: config.DATABASE_PATH }
-      : { databaseUrl: config.DATABASE_URL }),
+  const database = await openConfiguredDatabase<BankDatabase>(config, {
     migrations: bankMigrations,
     legacyVersions: bankLegacyVersions,
     applicationName: 'bank',

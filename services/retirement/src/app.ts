@@ -8,7 +8,7 @@ import {
   ssoAuth,
   webSecurity,
 } from '@sso/shared'
-import { databaseAnswers, openDatabase } from '@sso/shared/db'
+import { databaseAnswers, openConfiguredDatabase } from '@sso/shared/db'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { startRevocationFeed } from './backchannel/revocation-feed.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
@@ -42,10 +42,7 @@ export async function buildApp(config: RetirementConfig, options: RetirementAppO
   await app.register(observability, { serviceName: 'retirement' })
   await app.register(apiDocs, { title: 'bank-sso: retirement', description: RETIREMENT_API_DESCRIPTION })
 
-  const { db, engine } = await openDatabase<RetirementDatabase>({
-    ...(config.DATABASE_URL === undefined
-      ? { databasePath: config.DATABASE_PATH }
-      : { databaseUrl: config.DATABASE_URL }),
+  const { db, engine } = await openConfiguredDatabase<RetirementDatabase>(config, {
     migrations: retirementMigrations,
     legacyVersions: retirementLegacyVersions,
     applicationName: 'retirement',

@@ -76,6 +76,24 @@ const idleInTransactionTimeoutMs = 10_000
 const sqliteBusyTimeoutMs = 5_000
 const int8Oid = 20
 
+/** Where a service keeps its state, as its config says: PostgreSQL when `DATABASE_URL` is set, else the SQLite file. */
+export interface DatabaseSettings {
+  DATABASE_URL?: string | undefined
+  DATABASE_PATH: string
+}
+
+/** {@link openDatabase} on the database a service's config names. */
+export function openConfiguredDatabase<T>(
+  settings: DatabaseSettings,
+  options: Omit<OpenDatabaseOptions, 'databaseUrl' | 'databasePath'>,
+): Promise<OpenedDatabase<T>> {
+  const where =
+    settings.DATABASE_URL === undefined
+      ? { databasePath: settings.DATABASE_PATH }
+      : { databaseUrl: settings.DATABASE_URL }
+  return openDatabase<T>({ ...where, ...options })
+}
+
 /**
  * Opens a service's database, PostgreSQL when `databaseUrl` is set, else SQLite, and brings its schema up to date
  * with Kysely's Migrator. Column names are snake_case in SQL and camelCase in TypeScript (Kysely's CamelCasePlugin).
