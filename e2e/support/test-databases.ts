@@ -3,8 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type Engine, openDatabase, type SchemaMigrations } from '@sso/shared/db'
 import { afterAll, describe, inject } from 'vitest'
-import { type Engine, openDatabase, type SchemaMigrations } from '../../shared/src/db/index.js'
 import { type CreatedDatabase, createDatabaseIn } from './postgres-databases.js'
 
 /** Where a fresh database lives: what `openDatabase` (and a service's DATABASE_URL / DATABASE_PATH) takes. */
