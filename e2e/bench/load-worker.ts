@@ -8,7 +8,12 @@ import { percentile } from './statistics.js'
 
 export interface CannonJob {
   kind: 'cannon'
-  url: string
+  /**
+   * Base URLs of the service's replicas. With more than one, the connections are dealt out to them in turn and every
+   * request on a connection goes to its replica: client-side round robin by connection, as a balancer keeping
+   * upstream connections alive (or an L4 one) spreads a steady load.
+   */
+  urls: string[]
   connections: number
   durationSeconds: number
   /** Cycled through on each connection. */
@@ -83,24 +88,25 @@ async function runCannon(job: CannonJob): Promise<CannonResult> {
   // autocannon's own histogram rounds to whole milliseconds; these are the exact times it measured.
   const latencies: number[] = []
   const failures: Record<string, number> = {}
-  const instance = autocannon({
-    url: job.url,
-    connections: job.connections,
-    duration: job.durationSeconds,
-    requests,
-    timeout: 10,
+  const instances = job.urls.map((url, index) => {
+    // Connection i goes to replica i mod n; the first replicas take the remainder.
+    const connections =
+      Math.floor(job.connections / job.urls.length) + (index < job.connections % job.urls.length ? 1 : 0)
+    const instance = autocannon({ url, connections, duration: job.durationSeconds, requests, timeout: 10 })
+    instance.on('response', (_client: unknown, statusCode: number, _bytes: number, latencyMs: number) => {
+      latencies.push(latencyMs)
+      if (statusCode < 200 || statusCode > 299) failures[statusCode] = (failures[statusCode] ?? 0) + 1
+    })
+    return instance
   })
-  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, latencyMs: number) => {
-    latencies.push(latencyMs)
-    if (statusCode < 200 || statusCode > 299) failures[statusCode] = (failures[statusCode] ?? 0) + 1
-  })
-  const result = await instance
+  const results = await Promise.all(instances)
+  const durationSeconds = Math.max(...results.map((result) => result.duration))
   return {
     responses: latencies.length,
     failures,
-    errors: result.errors + result.timeouts,
-    durationSeconds: result.duration,
-    perSecond: latencies.length / result.duration,
+    errors: results.reduce((sum, result) => sum + result.errors + result.timeouts, 0),
+    durationSeconds,
+    perSecond: latencies.length / durationSeconds,
     latencyMs: summarize(latencies),
   }
 }

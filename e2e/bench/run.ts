@@ -2,7 +2,8 @@
 // in production, once on SQLite and once on PostgreSQL (a throwaway server, as in the tests). Rounds interleave every
 // measurement, so a burst of noise from elsewhere on the machine lands on all of them alike; each figure is the median
 // over the rounds. Prints a table per engine and one comparing them, and writes the same figures as JSON. With
-// PostgreSQL, also how fast a logout notice reaches two retirement replicas (logout-propagation.ts).
+// PostgreSQL, the same measurements again with two replicas of each service on one database per service (the e2e
+// replica harness), and how fast a logout notice reaches two retirement replicas (logout-propagation.ts).
 import { type ChildProcess, execFileSync, fork } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
@@ -12,7 +13,8 @@ import { registerAndLogIn } from '@sso/shared/testing'
 import { createPasswordHasher } from '../../services/bank/src/identity/password.js'
 import { createWorkLimiter } from '../../services/bank/src/identity/work-limiter.js'
 import { HttpClient, postingTo } from '../support/http-client.js'
-import { Services } from '../support/start-services.js'
+import { type Replica, ReplicaSet } from '../support/replicas.js'
+import { type ServiceProcess, Services } from '../support/start-services.js'
 import { startThrowawayPostgres, type ThrowawayPostgres } from '../support/throwaway-postgres.js'
 import type {
   CannonJob,
@@ -32,8 +34,9 @@ import { median, percentile } from './statistics.js'
 const benchDir = dirname(fileURLToPath(import.meta.url))
 const artifactPath = join(benchDir, '..', 'artifacts', 'bench.json')
 
-// Sized to finish in about three minutes on a 2-core machine, both engines; BENCH_ROUNDS and BENCH_SECONDS shorten a
-// trial run, BENCH_ENGINES=sqlite (or postgres) measures one engine only.
+// Sized to finish in about three minutes on a 2-core machine, both engines and the two-replica run; BENCH_ROUNDS and
+// BENCH_SECONDS shorten a trial run, BENCH_ENGINES=sqlite (or postgres) measures one engine only (the two-replica run
+// comes with postgres).
 const rounds = positiveIntegerFromEnv('BENCH_ROUNDS', 3)
 const measureSeconds = positiveIntegerFromEnv('BENCH_SECONDS', 3)
 const warmupSeconds = 1
@@ -142,17 +145,20 @@ interface ThroughputSample {
 /** Reads the CPU seconds of the database server so far; 0 for SQLite, which lives inside the service. */
 type DatabaseCpu = () => number
 
-/** A closed-loop run against one service, with that service's CPU time (and its database's) over the run. */
+/** Their CPU seconds so far, summed: every replica of a service is counted, as it all comes from the same cores. */
+const readCpuSecondsOf = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + readCpuSeconds(pid), 0)
+
+/** A closed-loop run against one service, with the CPU time of its processes (and its database's) over the run. */
 async function measureThroughput(
   load: LoadGenerator,
-  pid: number,
+  pids: readonly number[],
   job: CannonJob,
   databaseCpu: DatabaseCpu = () => 0,
 ): Promise<ThroughputSample> {
-  const cpuBefore = readCpuSeconds(pid)
+  const cpuBefore = readCpuSecondsOf(pids)
   const databaseCpuBefore = databaseCpu()
   const result = await load.run(job)
-  const cpuSeconds = readCpuSeconds(pid) - cpuBefore
+  const cpuSeconds = readCpuSecondsOf(pids) - cpuBefore
   const databaseCpuSeconds = databaseCpu() - databaseCpuBefore
   const failures = Object.values(result.failures).reduce((sum, count) => sum + count, 0) + result.errors
   return {
@@ -221,25 +227,28 @@ interface RefreshSample {
 
 /**
  * POST /api/refresh as browsers do it: each session presents the token its previous refresh returned, one at a time,
- * `refreshSessions` sessions at once. Latency as the client sees it; the bank's CPU time over the phase per refresh.
+ * `refreshSessions` sessions at once. Latency as the client sees it; the banks' CPU time over the phase per refresh.
+ * With several bank replicas, each session's refreshes alternate between them, as a round-robin balancer would send
+ * them, so every rotation reads a row the other replica wrote.
  */
 async function measureRefreshes(
-  bankUrl: string,
-  bankPid: number,
+  bankUrls: readonly string[],
+  bankPids: readonly number[],
   round: number,
   databaseCpu: DatabaseCpu,
 ): Promise<RefreshSample> {
+  const bankUrl = (n: number) => bankUrls[n % bankUrls.length] ?? ''
   const sessions: RefreshingSession[] = []
-  for (let i = 0; i < refreshSessions; i++) sessions.push(await logInForRefresh(bankUrl, `198.18.${round}.${i + 1}`))
+  for (let i = 0; i < refreshSessions; i++) sessions.push(await logInForRefresh(bankUrl(i), `198.18.${round}.${i + 1}`))
   const latencies: number[] = []
   let failures = 0
-  const cpuBefore = readCpuSeconds(bankPid)
+  const cpuBefore = readCpuSecondsOf(bankPids)
   const databaseCpuBefore = databaseCpu()
   await Promise.all(
-    sessions.map(async (session) => {
+    sessions.map(async (session, s) => {
       for (let i = 0; i < refreshesPerSession; i++) {
         const started = performance.now()
-        const response = await fetch(`${bankUrl}/api/refresh`, {
+        const response = await fetch(`${bankUrl(s + i + 1)}/api/refresh`, {
           method: 'POST',
           headers: { cookie: `refresh_token=${session.refreshToken}`, 'x-forwarded-for': session.address },
           signal: AbortSignal.timeout(10_000),
@@ -255,7 +264,7 @@ async function measureRefreshes(
       }
     }),
   )
-  const cpuSeconds = readCpuSeconds(bankPid) - cpuBefore
+  const cpuSeconds = readCpuSecondsOf(bankPids) - cpuBefore
   const databaseCpuSeconds = databaseCpu() - databaseCpuBefore
   return {
     refreshes: latencies.length,
@@ -266,7 +275,58 @@ async function measureRefreshes(
   }
 }
 
-async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayPostgres | undefined) {
+/** The processes measured: one per service, or several replicas of each on one database per service. */
+interface Deployment {
+  bank: ServiceProcess[]
+  retirement: ServiceProcess[]
+  stop(): Promise<unknown>
+}
+
+async function deploy(
+  engine: 'sqlite' | 'postgres',
+  postgres: ThrowawayPostgres | undefined,
+  replicas: number,
+): Promise<Deployment> {
+  const env = {
+    LOG_LEVEL: logLevel,
+    ...(cpuProfileDir
+      ? { BENCH_CPU_PROF_DIR: cpuProfileDir, NODE_OPTIONS: `--import=${join(benchDir, 'cpu-profile.mjs')}` }
+      : {}),
+  }
+  const bankEnv = { TRUST_PROXY: '127.0.0.1' }
+  if (replicas === 1) {
+    const services = await Services.start({
+      database: engine,
+      ...(postgres ? { postgresAdminUrl: postgres.adminUrl } : {}),
+      env,
+      bankEnv,
+    })
+    return { bank: [services.bank], retirement: [services.retirement], stop: () => services.stopAll() }
+  }
+  if (engine !== 'postgres' || !postgres) throw new Error('several replicas share a database: PostgreSQL only')
+  const set = await ReplicaSet.start({
+    banks: replicas,
+    retirements: replicas,
+    postgresAdminUrl: postgres.adminUrl,
+    env,
+    bankEnv,
+  })
+  const processes = (list: Replica[]) =>
+    list.map((replica) => {
+      if (!replica.process) throw new Error(`${set.label(replica)} did not start`)
+      return replica.process
+    })
+  return { bank: processes(set.banks), retirement: processes(set.retirements), stop: () => set.stopAll() }
+}
+
+function pidsOf(processes: ServiceProcess[]): number[] {
+  return processes.map((service) => {
+    if (service.pid === undefined) throw new Error(`${service.name} has no process id`)
+    return service.pid
+  })
+}
+
+async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayPostgres | undefined, replicas = 1) {
   const startedAt = Date.now()
   const machine = describeMachine()
   const loadBefore = loadAverage()
@@ -275,26 +335,18 @@ async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayP
   const measurePaced = engine === 'sqlite'
   // Both services' databases live in this one server; while the bank is measured, retirement is idle.
   const databaseCpu: DatabaseCpu = postgres ? () => readPostgresCpuSeconds(postgres.dataDir) : () => 0
-  const services = await Services.start({
-    database: engine,
-    ...(postgres ? { postgresAdminUrl: postgres.adminUrl } : {}),
-    env: {
-      LOG_LEVEL: logLevel,
-      ...(cpuProfileDir
-        ? { BENCH_CPU_PROF_DIR: cpuProfileDir, NODE_OPTIONS: `--import=${join(benchDir, 'cpu-profile.mjs')}` }
-        : {}),
-    },
-    bankEnv: { TRUST_PROXY: '127.0.0.1' },
-  })
+  const services = await deploy(engine, postgres, replicas)
   const cannon = LoadGenerator.start()
   const prober = LoadGenerator.start()
   try {
-    const bankPid = services.bank.pid
-    const retirementPid = services.retirement.pid
-    if (bankPid === undefined || retirementPid === undefined) throw new Error('a service has no process id')
+    const bankPids = pidsOf(services.bank)
+    const retirementPids = pidsOf(services.retirement)
+    const bankUrls = services.bank.map((service) => service.url)
+    const retirementUrls = services.retirement.map((service) => service.url)
+    const [bankUrl = '', retirementUrl = ''] = [bankUrls[0], retirementUrls[0]]
 
     const tokens: string[] = []
-    for (let i = 0; i < benchUsers; i++) tokens.push(await signUpAndLogIn(services.bank.url, `bench-user-${i}`))
+    for (let i = 0; i < benchUsers; i++) tokens.push(await signUpAndLogIn(bankUrl, `bench-user-${i}`))
     const cookie = (token: string) => ({ cookie: `access_token=${token}` })
     const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 
@@ -306,14 +358,14 @@ async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayP
     type RetirementTarget = keyof typeof retirementTargets
     const throughputJob = (target: RetirementTarget, durationSeconds: number): CannonJob => ({
       kind: 'cannon',
-      url: services.retirement.url,
+      urls: retirementUrls,
       connections: throughputConnections,
       durationSeconds,
       requests: retirementTargets[target],
     })
     const stormJob = (durationSeconds: number): CannonJob => ({
       kind: 'cannon',
-      url: services.bank.url,
+      urls: bankUrls,
       connections: stormConnections,
       durationSeconds,
       requests: [
@@ -327,8 +379,8 @@ async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayP
       spreadClientAddresses: true,
     })
     const probeTargets: ProbeTarget[] = [
-      { name: 'bank', url: `${services.bank.url}/api/me`, headers: cookie(tokens[0] ?? '') },
-      { name: 'retirement', url: `${services.retirement.url}/api/me`, headers: cookie(tokens[1] ?? '') },
+      { name: 'bank', url: `${bankUrl}/api/me`, headers: cookie(tokens[0] ?? '') },
+      { name: 'retirement', url: `${retirementUrl}/api/me`, headers: cookie(tokens[1] ?? '') },
     ]
     const probeJob: ProbeJob = {
       kind: 'probe',
@@ -361,12 +413,12 @@ async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayP
 
     const order: RetirementTarget[] = ['bare', 'cookie', 'bearer']
     for (let round = 0; round < rounds; round++) {
-      process.stderr.write(`${engine}: round ${round + 1}/${rounds}\n`)
+      process.stderr.write(`${engine}${replicas > 1 ? ` ×${replicas}` : ''}: round ${round + 1}/${rounds}\n`)
       // Token checks against the bare route, in a different order each round.
       const thisRound = {} as Record<RetirementTarget, ThroughputSample>
       for (let i = 0; i < order.length; i++) {
         const target = order[(round + i) % order.length] as RetirementTarget
-        thisRound[target] = await measureThroughput(cannon, retirementPid, throughputJob(target, measureSeconds))
+        thisRound[target] = await measureThroughput(cannon, retirementPids, throughputJob(target, measureSeconds))
         samples.retirement[target].push(thisRound[target])
       }
       for (const kind of ['cookie', 'bearer'] as const) {
@@ -375,11 +427,11 @@ async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayP
 
       // argon2's cost on this machine right now, then logins as fast as the bank takes them.
       samples.hashCpuMs.push(await measureHashCpuMs(hasher, calibrationHash))
-      const logins = await measureThroughput(cannon, bankPid, stormJob(measureSeconds), databaseCpu)
+      const logins = await measureThroughput(cannon, bankPids, stormJob(measureSeconds), databaseCpu)
       samples.logins.push({ ...logins, cpuMsPerLogin: logins.cpuMicrosecondsPerRequest / 1000 })
 
       // Refresh rotations, each one transaction of the bank's database.
-      samples.refreshes.push(await measureRefreshes(services.bank.url, bankPid, round, databaseCpu))
+      samples.refreshes.push(await measureRefreshes(bankUrls, bankPids, round, databaseCpu))
 
       // Paced token checks on both services, alone and during a login storm; which comes first alternates.
       const phases = round % 2 === 0 ? (['alone', 'storm'] as const) : (['storm', 'alone'] as const)
@@ -432,6 +484,7 @@ async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayP
     }
     const report = {
       engine,
+      replicas,
       finishedAt: new Date().toISOString(),
       durationSeconds: (Date.now() - startedAt) / 1000,
       machine,
@@ -475,7 +528,7 @@ async function measureEngine(engine: 'sqlite' | 'postgres', postgres: ThrowawayP
   } finally {
     cannon.stop()
     prober.stop()
-    await services.stopAll()
+    await services.stop()
   }
 }
 
@@ -485,6 +538,8 @@ async function main() {
   try {
     const reports: Report[] = []
     for (const engine of engines) reports.push(await measureEngine(engine, postgres))
+    // Scale-out: two banks and two retirements, each pair on its service's one database, sharing the same cores.
+    if (postgres) reports.push(await measureEngine('postgres', postgres, 2))
     const comparison = compareEngines(reports)
     if (reports.length > 1) process.stdout.write(renderComparison(reports, comparison))
     // Scale-out: a logout reaching every retirement replica, which only PostgreSQL carries (SQLite is one process).
@@ -508,7 +563,7 @@ async function main() {
  */
 function compareEngines(reports: Report[]) {
   const sqlite = reports.find((report) => report.engine === 'sqlite')
-  const postgres = reports.find((report) => report.engine === 'postgres')
+  const postgres = reports.find((report) => report.engine === 'postgres' && report.replicas === 1)
   if (!sqlite || !postgres) return undefined
   return {
     tokenCheckRatioPostgresToSqlite: {
@@ -521,6 +576,7 @@ function compareEngines(reports: Report[]) {
 
 type Report = {
   engine: 'sqlite' | 'postgres'
+  replicas: number
   durationSeconds: number
   machine: ReturnType<typeof describeMachine>
   conditions: { loadAverageBefore: number[]; loadAverageAfter: number[]; serviceLogLevel: string }
@@ -637,7 +693,7 @@ function renderTable(report: Report): string {
     (report.paced?.failures.alone ?? 0) +
     (report.paced?.failures.storm ?? 0)
   return [
-    `bank-sso bench on ${report.engine === 'sqlite' ? 'SQLite' : 'PostgreSQL'}: Node ${machine.node}, ${machine.cores} cores (nproc ${machine.nproc}), ${machine.cpuModel}`,
+    `bank-sso bench on ${describeDeployment(report)}: Node ${machine.node}, ${machine.cores} cores (nproc ${machine.nproc}), ${machine.cpuModel}`,
     `load average before ${loads(conditions.loadAverageBefore)}, after ${loads(conditions.loadAverageAfter)}; ` +
       `services log at ${conditions.serviceLogLevel}; medians of ${settings.rounds} interleaved rounds of ` +
       `${settings.measureSeconds} s; ${format(report.durationSeconds, 0)} s in all`,
@@ -649,12 +705,23 @@ function renderTable(report: Report): string {
   ].join('\n')
 }
 
-/** The figures the issue asks for, a column per engine. */
+function describeDeployment(report: Report): string {
+  const engine = report.engine === 'sqlite' ? 'SQLite' : 'PostgreSQL'
+  return report.replicas === 1
+    ? engine
+    : `${engine}, ${report.replicas} replicas of each service (client-side round robin: connections dealt out in ` +
+        `turn; each session's refreshes alternate; CPU summed over the replicas; the argon2 limit is the ` +
+        `machine's, shared by the banks)`
+}
+
+const columnName = (report: Report) => (report.replicas === 1 ? report.engine : `${report.engine} ×${report.replicas}`)
+
+/** The figures the issue asks for, a column per engine (and per replica count). */
 function renderComparison(reports: Report[], comparison: ReturnType<typeof compareEngines>): string {
   const mark = (ok: boolean) => (ok ? 'ok' : 'MISSED')
   const column = (pick: (report: Report) => string) => reports.map(pick)
   const rows: string[][] = [
-    ['', ...reports.map((report) => report.engine), 'goal'],
+    ['', ...reports.map(columnName), 'goal'],
     [
       'retirement GET /api/me cookie, CPU × /healthz',
       ...column((report) => format(report.retirement.cookie.ratioToBare, 2)),
@@ -689,11 +756,18 @@ function renderComparison(reports: Report[], comparison: ReturnType<typeof compa
   }
   const lines = rows.map((row) =>
     row
-      .map((cell, i) => (i === 0 || i === row.length - 1 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .map((cell, i) =>
+        i === 0 || i === widths.length - 1 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0),
+      )
       .join('  ')
       .trimEnd(),
   )
-  return ['SQLite and PostgreSQL side by side (medians of the rounds on each)', '', ...lines, ''].join('\n')
+  return [
+    'SQLite and PostgreSQL side by side (medians of the rounds on each; ×2: two replicas of each service)',
+    '',
+    ...lines,
+    '',
+  ].join('\n')
 }
 
 await main()
