@@ -1,13 +1,11 @@
 // The admin command as an operator runs it: the built `node services/bank/dist/admin/admin.js`, a real process with the
 // bank's own environment, beside a running bank and retirement (real processes, temp SQLite files).
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { registerAndLogIn } from '@sso/shared/testing'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, postingTo } from './support/http-client.js'
 import { type EnvOverrides, Services } from './support/start-services.js'
 
-const repoRoot = join(import.meta.dirname, '..')
 const cliTimeoutMs = 30_000
 /** docs/spec.md#single-logout: a revoked session's tokens are refused by both services within this. */
 const SINGLE_LOGOUT_BOUND_MS = 5_000
@@ -22,26 +20,12 @@ afterAll(async () => {
 
 /** Runs the built command with the bank's environment (plus `overrides`); resolves when it exits. */
 function runCli(args: string[], overrides: EnvOverrides = {}) {
-  const child = spawn(process.execPath, [join('services', 'bank', 'dist', 'admin', 'admin.js'), ...args], {
-    cwd: repoRoot,
-    env: services.environment('bank', overrides),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8')
-  })
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8')
-  })
-  const timer = setTimeout(() => child.kill('SIGKILL'), cliTimeoutMs)
-  return new Promise<{ exitCode: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (exitCode) => {
-      clearTimeout(timer)
-      resolve({ exitCode, stdout, stderr })
-    })
-  })
+  return services.runToExit(
+    'bank',
+    [join('services', 'bank', 'dist', 'admin', 'admin.js'), ...args],
+    overrides,
+    cliTimeoutMs,
+  )
 }
 
 async function statusOfMe(serviceUrl: string, accessToken: string): Promise<number> {

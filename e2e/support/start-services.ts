@@ -263,9 +263,27 @@ export class Services {
     timeoutMs = 10_000,
   ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
     const [port = 0] = await findFreePorts(1)
-    const child = spawn(process.execPath, [join('services', name, 'dist', 'server.js')], {
+    return this.runToExit(
+      name,
+      [join('services', name, 'dist', 'server.js')],
+      { PORT: String(port), ...overrides },
+      timeoutMs,
+    )
+  }
+
+  /**
+   * Runs a built script (a service's server, the bank's admin command…) with `name`'s environment plus `overrides`,
+   * and resolves with its exit code and output once it exits; kills it if it is still running after `timeoutMs`.
+   */
+  async runToExit(
+    name: ServiceName,
+    argv: string[],
+    overrides: EnvOverrides = {},
+    timeoutMs = 10_000,
+  ): Promise<{ exitCode: number | null; stdout: string; stderr: string }> {
+    const child = spawn(process.execPath, argv, {
       cwd: repoRoot,
-      env: this.environment(name, { PORT: String(port), ...overrides }),
+      env: this.environment(name, overrides),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     liveChildren.add(child)
