@@ -16,6 +16,8 @@ export type EnvOverrides = Record<string, string | undefined>
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const healthTimeoutMs = 15_000
+/** How long a port must keep answering, while this process stays up, when its logs cannot say it listens. */
+const quietListenerGraceMs = 2_000
 const healthPollIntervalMs = 50
 const stopTimeoutMs = 15_000
 const maxOutputLines = 2_000
@@ -63,6 +65,8 @@ export class ServiceProcess {
   readonly output: string[] = []
   private exitCode: Promise<number | null>
   private exited = false
+  /** This process logged that it listens on its URL (at LOG_LEVEL info or lower). */
+  private listeningSeen = false
 
   constructor(
     readonly name: ServiceName,
@@ -71,7 +75,9 @@ export class ServiceProcess {
   ) {
     const collect = (chunk: Buffer) => {
       for (const line of chunk.toString('utf8').split('\n')) {
-        if (line) this.output.push(line)
+        if (!line) continue
+        this.output.push(line)
+        if (line.includes(`Server listening at ${url}`)) this.listeningSeen = true
       }
       if (this.output.length > maxOutputLines) this.output.splice(0, this.output.length - maxOutputLines)
     }
@@ -113,12 +119,20 @@ export class ServiceProcess {
    */
   async waitUntilHealthy(probe: '/healthz' | '/readyz' = '/healthz'): Promise<void> {
     const deadline = Date.now() + healthTimeoutMs
+    let firstAnsweredAt: number | undefined
     while (Date.now() < deadline) {
       if (this.exited) throw new Error(`${this.name} exited during start-up\n${this.describe()}`)
       try {
         const response = await fetch(`${this.url}${probe}`, { signal: AbortSignal.timeout(1_000) })
         await response.body?.cancel()
-        if (response.status === 200) return
+        // A 200 proves the port answers, not that this process holds it: free ports are picked before the processes
+        // bind them, and a service of a test file running alongside can take one first (ours then exits with
+        // EADDRINUSE). So the answer counts once this process said it listens there, or, when its log level hides
+        // that line, once it has stayed up for a while after the port first answered.
+        if (response.status === 200) {
+          firstAnsweredAt ??= Date.now()
+          if (this.listeningSeen || Date.now() - firstAnsweredAt >= quietListenerGraceMs) return
+        }
       } catch {
         // not listening yet
       }
