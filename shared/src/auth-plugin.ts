@@ -23,7 +23,7 @@ import {
   refreshTokenCookieName,
   refreshTokenCookieOptions,
 } from './cookies.js'
-import { MissingTokenError } from './errors.js'
+import { MissingTokenError, TOKEN_ERROR_CODE } from './errors.js'
 import type { Keyring } from './keyring.js'
 import { observability } from './observability.js'
 
@@ -72,6 +72,15 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * A refusal of the token itself (ours, @fastify/jwt's or fast-jwt's), as opposed to a fault on the way (the database
+ * behind `isRevoked`); the same codes the error handler answers with 401.
+ */
+function isTokenError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && TOKEN_ERROR_CODE.test(code)
+}
+
 /** Bearer first, then the cookie: an API client's explicit token wins over whatever the browser holds. */
 function extractAccessToken(request: FastifyRequest): string | undefined {
   const authorization = request.headers.authorization
@@ -99,6 +108,9 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
       request.user = user
       return user
     } catch (error) {
+      // A database that does not answer (the bank's revocation check) is an outage, not a forged token: it fails the
+      // request with a 5xx and is neither counted nor audited as a refusal.
+      if (!isTokenError(error)) throw error
       // Counted and audited here, where the reason is known; the client hears only SSO_TOKEN_INVALID.
       const reason = describeTokenRefusal(error)
       app.metrics.tokensRefused.inc({ token: 'access', reason })
@@ -120,8 +132,11 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   app.decorate('findSignedInUser', async (request: FastifyRequest) => {
     try {
       return await verifyRequestToken(request)
-    } catch {
-      return null
+    } catch (error) {
+      // Only a missing or refused token means "not signed in". Anything else must fail the request: a logout that
+      // took a database error for "no session" would answer 204 and revoke nothing.
+      if (isTokenError(error)) return null
+      throw error
     }
   })
 
