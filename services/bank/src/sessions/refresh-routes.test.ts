@@ -31,6 +31,16 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
   }
 
   describe('POST /api/refresh', () => {
+    it('answers 401, never a 5xx, to a refresh token of a well-formed shape whatever its numbers', async () => {
+      const sessionId = (await logIn(injectInto(app), alice)).cookies.refresh_token?.split('.')[0] ?? ''
+      const rest = `${'A'.repeat(43)}.${'B'.repeat(22)}`
+      for (const generation of ['2147483647', '2147483648', '999999999999999', '4294967296']) {
+        const response = await refresh(withRefreshToken(`${sessionId}.${generation}.${rest}`))
+        expect(response.statusCode, generation).toBe(401)
+        expect(response.json()).toMatchObject({ status: 'error' })
+      }
+    })
+
     it('answers a new access token for the same session and renews both cookies', async () => {
       const { accessToken, cookies } = await logIn(injectInto(app), alice)
       const response = await refresh(withRefreshToken(cookies.refresh_token))
