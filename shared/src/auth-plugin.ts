@@ -63,8 +63,14 @@ declare module 'fastify' {
     readRefreshTokenCookie: () => string | undefined
   }
   interface FastifyReply {
-    /** Signs an access token for this login session and sets the `access_token` cookie; bank only. */
-    issueAccessToken: (user: { id: string; username: string }, sessionId: string) => Promise<string>
+    /**
+     * Signs an access token for this login session and sets the `access_token` cookie; bank only. The token and its
+     * cookie never outlive the session: both end at `sessionEndsAtMs` when that comes before the usual lifetime.
+     */
+    issueAccessToken: (
+      user: { id: string; username: string },
+      session: { id: string; expiresAtMs: number },
+    ) => Promise<string>
     /** Sets the refresh cookie (`__Host-refresh_token` when Secure), host-only; bank only. */
     setRefreshTokenCookie: (refreshToken: string, maxAgeSeconds: number) => FastifyReply
     /** Removes both login cookies with the same attributes they were set with, or the browser keeps them. */
@@ -142,9 +148,18 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
 
   if (issuing) {
     const accessCookie = accessTokenCookieOptions(cookies, issuing.accessTokenTtlSeconds)
-    app.decorateReply('issueAccessToken', async function (this: FastifyReply, user, sessionId) {
-      const token = await this.jwtSign({ sub: user.id, username: user.username, sid: sessionId }, { jti: randomUUID() })
-      this.setCookie(ACCESS_TOKEN_COOKIE, token, accessCookie)
+    app.decorateReply('issueAccessToken', async function (this: FastifyReply, user, session) {
+      const sessionLeftSeconds = Math.floor((session.expiresAtMs - Date.now()) / 1000)
+      const claims = { sub: user.id, username: user.username, sid: session.id }
+      if (sessionLeftSeconds >= issuing.accessTokenTtlSeconds) {
+        const token = await this.jwtSign(claims, { jti: randomUUID() })
+        this.setCookie(ACCESS_TOKEN_COOKIE, token, accessCookie)
+        return token
+      }
+      // The session's last minutes: a shorter token (a signer of its own, rare enough not to matter).
+      const expiresInSeconds = Math.max(1, sessionLeftSeconds)
+      const token = await this.jwtSign(claims, { jti: randomUUID(), expiresIn: expiresInSeconds })
+      this.setCookie(ACCESS_TOKEN_COOKIE, token, accessTokenCookieOptions(cookies, expiresInSeconds))
       return token
     })
     app.decorateReply('setRefreshTokenCookie', function (this: FastifyReply, refreshToken: string, maxAgeSeconds) {

@@ -304,10 +304,11 @@ export function createSessionsRepository(
     async refusesAccessTokensOf(sessionId: string): Promise<boolean> {
       const row = await db
         .selectFrom('loginSessions')
-        .select('revokedAt')
+        .select(['revokedAt', 'expiresAt'])
         .where('id', '=', sessionId)
         .executeTakeFirst()
-      return row === undefined || row.revokedAt !== null
+      // An ended session (revoked, or past its lifetime) refuses its tokens whatever their `exp` says.
+      return row === undefined || row.revokedAt !== null || row.expiresAt <= Date.now()
     },
   }
 }
