@@ -24,6 +24,26 @@ const MAX_KEEP_ALIVE_TIMEOUT_MS = 10_000
 /** Node checks the request and header deadlines only this often (its default is 30 s, doubling the deadline). */
 const MAX_CONNECTIONS_CHECK_INTERVAL_MS = 1_000
 
+/**
+ * Slow clients: the whole request within requestTimeoutMs (Node answers 408, or closes the socket), the headers
+ * sooner, an idle kept-alive connection closed, and a socket on which nothing moves for as long as a whole request
+ * may take (a client that stops reading its response) destroyed. Fastify options, for every listener of a service
+ * (the public one and the management one alike).
+ */
+export function slowClientDeadlines(requestTimeoutMs: number = REQUEST_TIMEOUT_MS) {
+  const headersTimeoutMs = Math.min(MAX_HEADERS_TIMEOUT_MS, requestTimeoutMs)
+  return {
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: Math.min(MAX_KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs),
+    connectionTimeout: requestTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(MAX_CONNECTIONS_CHECK_INTERVAL_MS, Math.ceil(headersTimeoutMs / 4)),
+    },
+  }
+}
+
 export interface ServiceAppOptions {
   /** The deadline for a whole request, headers and body; tests shorten it. The others are derived from it. */
   requestTimeoutMs?: number
@@ -38,7 +58,6 @@ export function createServiceApp(
   config: Pick<CommonConfig, 'LOG_LEVEL' | 'TRUST_PROXY'>,
   { requestTimeoutMs = REQUEST_TIMEOUT_MS }: ServiceAppOptions = {},
 ) {
-  const headersTimeoutMs = Math.min(MAX_HEADERS_TIMEOUT_MS, requestTimeoutMs)
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
@@ -51,17 +70,7 @@ export function createServiceApp(
     // Without named proxies, X-Forwarded-For is ignored and the socket's address is the client's (rate limits, logs).
     trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
     bodyLimit: BODY_LIMIT_BYTES,
-    // Slow clients: the whole request within requestTimeoutMs (Node answers 408, or closes the socket), the headers
-    // sooner, an idle kept-alive connection closed, and a socket on which nothing moves for as long as a whole
-    // request may take (a client that stops reading its response) destroyed.
-    requestTimeout: requestTimeoutMs,
-    keepAliveTimeout: Math.min(MAX_KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs),
-    connectionTimeout: requestTimeoutMs,
-    http: {
-      requestTimeout: requestTimeoutMs,
-      headersTimeout: headersTimeoutMs,
-      connectionsCheckingInterval: Math.min(MAX_CONNECTIONS_CHECK_INTERVAL_MS, Math.ceil(headersTimeoutMs / 4)),
-    },
+    ...slowClientDeadlines(requestTimeoutMs),
     // Refusals before routing (a malformed URL) get the error shape of docs/spec.md#errors too, without the URL echoed.
     frameworkErrors: replyWithoutInternals,
   }).withTypeProvider<TypeBoxTypeProvider>()
