@@ -1,5 +1,6 @@
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import { clientAddressOf } from './client-address.js'
 import type { CommonConfig } from './config.js'
 import { replyNotFound, replyWithoutInternals } from './error-handler.js'
 import { NotReadyError } from './errors.js'
@@ -44,6 +45,36 @@ export function slowClientDeadlines(requestTimeoutMs: number = REQUEST_TIMEOUT_M
   }
 }
 
+/**
+ * The request as a log line shows it: Fastify's default fields, but the path without its query string (a query can
+ * carry a `return_to`, a code or worse) and the client address the budgets count.
+ */
+function serializeRequest(request: FastifyRequest) {
+  const queryAt = request.url.indexOf('?')
+  return {
+    method: request.method,
+    url: queryAt === -1 ? request.url : request.url.slice(0, queryAt),
+    host: request.host,
+    remoteAddress: clientAddressOf(request),
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+// JSON escapes C0 control characters but not DEL and C1 (U+0080–U+009F): U+009B is a terminal's CSI, so a `Host`
+// header or a trusted hop's X-Forwarded-For could move the cursor of whoever reads the log in a terminal. Each
+// written line is tested once (a clean line, nearly all of them, costs one regex scan) and escaped only when needed;
+// inside a JSON string `\u009b` is the same character, so the line stays valid JSON.
+const UNSAFE_IN_TERMINALS = /[\u007f-\u009f]/
+const UNSAFE_IN_TERMINALS_ALL = /[\u007f-\u009f]/g
+
+function escapeControlCharacters(line: string): string {
+  if (!UNSAFE_IN_TERMINALS.test(line)) return line
+  return line.replace(
+    UNSAFE_IN_TERMINALS_ALL,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
 export interface ServiceAppOptions {
   /** The deadline for a whole request, headers and body; tests shorten it. The others are derived from it. */
   requestTimeoutMs?: number
@@ -66,6 +97,8 @@ export function createServiceApp(
         paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
         censor: '[redacted]',
       },
+      serializers: { req: serializeRequest },
+      hooks: { streamWrite: escapeControlCharacters },
     },
     // Without named proxies, X-Forwarded-For is ignored and the socket's address is the client's (rate limits, logs).
     trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
