@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
-import { alice, buildTestApp, createTestConfig, databaseConfig } from '../test-app.js'
+import { alice, buildTestApp, databaseConfig } from '../test-app.js'
 
 describeEachEngine('ended-sessions (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
