@@ -109,13 +109,13 @@ async function measureEngine(settings: { databaseUrl?: string; databasePath?: st
     outbox: { enqueue: async () => {}, announce: () => {} },
   })
   const revokedInMemory = new Set<string>()
-  const harness = async (isRevoked: (sessionId: string) => boolean | Promise<boolean>) => {
+  const harness = async (isRevoked: (sessionId: string, userId: string) => boolean | Promise<boolean>) => {
     const app = Fastify()
     await app.register(ssoAuth, {
       keyring: createKeyring(createTestConfig().JWT_SECRET),
       audience: 'bank',
       cookies: { secure: false },
-      isRevoked: (user) => isRevoked(user.sessionId),
+      isRevoked: (user) => isRevoked(user.sessionId, user.id),
     })
     app.get('/api/me', { onRequest: app.requireSession }, async (request) => ({
       status: 'ok',
@@ -124,7 +124,7 @@ async function measureEngine(settings: { databaseUrl?: string; databasePath?: st
     await app.ready()
     return app
   }
-  const readThrough = await harness((sessionId) => sessions.refusesAccessTokensOf(sessionId))
+  const readThrough = await harness((sessionId, userId) => sessions.refusesAccessTokensOf(sessionId, userId))
   const inMemory = await harness((sessionId) => revokedInMemory.has(sessionId))
 
   const results = { bank: [] as Figures[], readThrough: [] as Figures[], inMemory: [] as Figures[] }

@@ -97,7 +97,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     // The bank refuses a revoked session's tokens at once, from its own table, and those of a session it does not know.
     // Read through on every request, so a revocation through any replica holds on all of them at once (measured
     // against a LISTEN/NOTIFY-kept view: see refusesAccessTokensOf).
-    isRevoked: (user) => sessions.refusesAccessTokensOf(user.sessionId),
+    isRevoked: (user) => sessions.refusesAccessTokensOf(user.sessionId, user.id),
   })
   await app.register(webSecurity, {
     serviceName: 'bank',
