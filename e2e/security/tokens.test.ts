@@ -355,7 +355,7 @@ describe.each(['bank', 'retirement'] as const)('%s /api/me', (service) => {
   })
 })
 
-describe('bank: the session must be the sub\'s own', () => {
+describe("bank: the session must be the sub's own", () => {
   it("refuses a token signed with the real key that pairs one user's live sid with another user's sub", async () => {
     // What a holder of the shared HS256 secret (any verifying service) could mint: someone else's identity, carried
     // by a session of their own that the bank knows and has not revoked.
