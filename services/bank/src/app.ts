@@ -4,7 +4,6 @@ import {
   addHealthCheck,
   addReadinessCheck,
   apiDocs,
-  createKeyring,
   createServiceApp,
   observability,
   signLogoutToken,
@@ -31,6 +30,8 @@ import { registerRoutes } from './identity/register-routes.js'
 import { createRegistration } from './identity/registration.js'
 import { createUsersRepository } from './identity/users-repository.js'
 import { createWorkLimiter } from './identity/work-limiter.js'
+import { jwksRoutes } from './keys/jwks-routes.js'
+import { createBankKeys, refreshTokenSecrets } from './keys/signing-keys.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createBankSecurityEvents } from './security-events.js'
 import { createLoginSessions } from './sessions/login-sessions.js'
@@ -83,11 +84,11 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
     reuseGraceSeconds: config.REFRESH_REUSE_GRACE,
-    tokens: createRefreshTokens([config.JWT_SECRET, ...config.JWT_PREVIOUS_SECRETS]),
+    tokens: createRefreshTokens(refreshTokenSecrets(config)),
     outbox: logoutOutbox,
   })
 
-  const keyring = createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS)
+  const { keyring, publicJwks } = createBankKeys(config)
   const cookies = { secure: config.COOKIE_SECURE, domain: config.COOKIE_DOMAIN }
   await app.register(ssoAuth, {
     keyring,
@@ -165,6 +166,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   addHealthCheck(app)
   // The bank keeps no shared state in memory: a replica is ready when its database answers.
   addReadinessCheck(app, [databaseAnswers(db)])
+  await app.register(jwksRoutes, { publicJwks })
   await app.register(registerRoutes, { register })
   await app.register(loginRoutes, { authenticate, loginSessions })
   await app.register(refreshRoutes, { loginSessions })
