@@ -39,6 +39,14 @@ interface ComposeService {
   deploy?: { replicas?: number }
   networks?: string[] | Record<string, { ipv4_address?: string } | null>
   command?: string[]
+  user?: string
+  read_only?: boolean
+  cap_drop?: string[]
+  cap_add?: string[]
+  security_opt?: string[]
+  mem_limit?: string
+  tmpfs?: string[]
+  network_mode?: string
 }
 const compose = parse(composeText, { merge: true }) as {
   services: Record<string, ComposeService>
@@ -128,7 +136,12 @@ describe(composeFile, () => {
       expect(haproxyConfig, name).not.toContain(`:${managementPort}`)
     }
     expect(service('postgres').ports).toBeUndefined()
-    expect(service('load-balancer').ports).toEqual(['3000:3000', '3001:3001'])
+    // On the host's loopback unless .env widens it (PUBLISH_ADDRESS), as the plain compose file.
+    const publishAddress = /^\$\{PUBLISH_ADDRESS:-127\.0\.0\.1\}:/
+    expect(service('load-balancer').ports?.map((port) => port.replace(publishAddress, '<PUBLISH_ADDRESS>:'))).toEqual([
+      '<PUBLISH_ADDRESS>:3000:3000',
+      '<PUBLISH_ADDRESS>:3001:3001',
+    ])
     const bank = environmentOf('bank')
     expect(new URL(bank.BANK_PUBLIC_URL ?? '').port).toBe('3000')
     expect(new URL(bank.RETIREMENT_PUBLIC_URL ?? '').port).toBe('3001')
@@ -149,13 +162,53 @@ describe(composeFile, () => {
     const balancerAddress = networks.sso?.ipv4_address ?? ''
     expect(inSubnet(balancerAddress, network), `${balancerAddress} is outside ${network}`).toBe(true)
     for (const name of serviceNames) expect(environmentOf(name).TRUST_PROXY, name).toBe(balancerAddress)
-    for (const name of Object.keys(compose.services).filter((other) => other !== 'load-balancer')) {
+    for (const name of Object.keys(compose.services).filter(
+      (other) => !['load-balancer', 'init-secrets'].includes(other),
+    )) {
       expect(service(name).networks, `${name} must not take a fixed address`).toEqual(['sso'])
     }
     for (const name of serviceNames) {
       expect(haproxySection('frontend', name)).toContain('http-request del-header x-forwarded-for')
     }
     expect(haproxyConfig).toMatch(/^\s+option forwardfor$/m)
+  })
+
+  it('keeps /backchannel/ off the public frontend: the bank replicas reach it on an internal, unpublished one', () => {
+    const publicFrontend = haproxySection('frontend', 'retirement')
+    expect(publicFrontend).toContain('http-request deny deny_status 404 if { path,url_dec -m sub -i backchannel }')
+    const internal = haproxySection('frontend', 'retirement-backchannel')
+    expect(internal).toContain('default_backend retirement')
+    expect(internal).toContain('http-request deny deny_status 404 unless { path /backchannel/logout }')
+    const internalPort = internal.find((line) => line.startsWith('bind '))?.replace(/^bind :/, '') ?? ''
+    expect(Number(internalPort)).toBeGreaterThan(0)
+    const notices = new URL(environmentOf('bank').BACKCHANNEL_LOGOUT_URLS ?? '')
+    expect([notices.hostname, notices.port, notices.pathname]).toEqual([
+      'load-balancer',
+      internalPort,
+      '/backchannel/logout',
+    ])
+    for (const port of service('load-balancer').ports ?? []) expect(port.split(':').at(-1)).not.toBe(internalPort)
+  })
+
+  it('runs every container read-only, without capabilities or privilege gain, within a memory limit', () => {
+    for (const [name, definition] of Object.entries(compose.services)) {
+      expect(definition.read_only, name).toBe(true)
+      expect(definition.cap_drop, name).toEqual(['ALL'])
+      expect(definition.security_opt, name).toContain('no-new-privileges:true')
+      expect(definition.mem_limit, name).toMatch(/^\d+[mg]$/)
+      if (name !== 'init-secrets') expect(definition.cap_add, `${name} gets capabilities back`).toBeUndefined()
+    }
+    expect(service('init-secrets').cap_add).toEqual(['CHOWN', 'DAC_READ_SEARCH'])
+    // PostgreSQL as the image's postgres user from the start (no root entrypoint to chown and step down), writing its
+    // socket and lock file to a tmpfs; init-secrets hands its password file to that same uid.
+    expect(service('postgres').user).toBe('70:70')
+    expect(service('postgres').tmpfs).toContainEqual(expect.stringMatching(/^\/var\/run\/postgresql(:|$)/))
+    expect(readFileSync(initSecretsScript, 'utf8')).toMatch(/^const postgresUid = 70 /m)
+  })
+
+  it('runs init-secrets without any network', () => {
+    expect(service('init-secrets').network_mode).toBe('none')
+    expect(service('init-secrets').networks).toBeUndefined()
   })
 
   it('keeps every password and the signing secret out of the environment, each in a file only its reader mounts', () => {
@@ -313,7 +366,7 @@ describe('the init-secrets script', () => {
     for (const file of files) {
       const { mode, uid } = statSync(join(directory, file))
       expect(mode & 0o777, file).toBe(0o600)
-      if (process.getuid?.() === 0) expect(uid, file).toBe(file.startsWith('postgres-secrets/') ? 999 : 1000)
+      if (process.getuid?.() === 0) expect(uid, file).toBe(file.startsWith('postgres-secrets/') ? 70 : 1000)
     }
     for (const name of serviceNames) {
       const url = new URL(readFileSync(join(directory, `${name}-db/database-url`), 'utf8'))

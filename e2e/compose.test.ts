@@ -33,6 +33,13 @@ interface ComposeService {
   depends_on?: string[] | Record<string, { condition?: string }>
   healthcheck?: { test?: string | string[] }
   restart?: string
+  read_only?: boolean
+  cap_drop?: string[]
+  cap_add?: string[]
+  security_opt?: string[]
+  mem_limit?: string
+  tmpfs?: string[]
+  network_mode?: string
 }
 interface ComposeFile {
   services: Record<string, ComposeService>
@@ -94,11 +101,19 @@ function isNamedVolume(source: string) {
   return source in (compose.volumes ?? {})
 }
 
-function publishedPorts(name: string): { published: number; target: number }[] {
+/** The ports a service publishes, as `docker compose up` with the given .env publishes them. */
+function publishedPorts(
+  name: string,
+  dotEnv: Record<string, string> = {},
+): { address: string; published: number; target: number }[] {
   return (service(name).ports ?? []).map((port) => {
-    if (typeof port === 'object') return { published: Number(port.published), target: Number(port.target) }
-    const parts = String(port).split(':')
-    return { published: Number(parts.at(-2)), target: Number(parts.at(-1)) }
+    if (typeof port === 'object') throw new Error('long-form ports are not used here')
+    const parts = interpolate(String(port), dotEnv).split(':')
+    return {
+      address: parts.length === 3 ? (parts[0] ?? '') : '0.0.0.0',
+      published: Number(parts.at(-2)),
+      target: Number(parts.at(-1)),
+    }
   })
 }
 
@@ -271,8 +286,11 @@ describe('docker-compose.yml', () => {
       const environment = environmentOf(name)
       const listenPort = Number(environment.PORT)
       expect(environment.HOST, `${name} must listen beyond the container's loopback`).toBe('0.0.0.0')
-      expect(publishedPorts(name), name).toEqual([
-        { published: Number(new URL(environment[publicUrlVariable[name]] ?? '').port), target: listenPort },
+      const published = Number(new URL(environment[publicUrlVariable[name]] ?? '').port)
+      expect(publishedPorts(name), name).toEqual([{ address: '127.0.0.1', published, target: listenPort }])
+      // Widened only when .env asks for it.
+      expect(publishedPorts(name, { PUBLISH_ADDRESS: '0.0.0.0' }), name).toEqual([
+        { address: '0.0.0.0', published, target: listenPort },
       ])
     }
     expect(environmentOf('bank').PORT).not.toBe(environmentOf('retirement').PORT)
@@ -294,6 +312,27 @@ describe('docker-compose.yml', () => {
         name,
       ).not.toContain(managementPort)
     }
+  })
+
+  it('runs every container read-only, without capabilities or privilege gain, within a memory limit', () => {
+    for (const [name, definition] of Object.entries(compose.services)) {
+      expect(definition.read_only, name).toBe(true)
+      expect(definition.cap_drop, name).toEqual(['ALL'])
+      expect(definition.security_opt, name).toContain('no-new-privileges:true')
+      expect(definition.mem_limit, name).toMatch(/^\d+[mg]$/)
+    }
+    // Only init-secret gets capabilities back: to chown the file (CHOWN) and read the one it kept (DAC_READ_SEARCH).
+    expect(service('init-secret').cap_add).toEqual(['CHOWN', 'DAC_READ_SEARCH'])
+    for (const name of serviceNames) {
+      expect(service(name).cap_add, name).toBeUndefined()
+      // SQLite's temporary files; the database stays on its volume, never on the tmpfs.
+      expect(service(name).tmpfs, name).toEqual([expect.stringMatching(/^\/tmp(:|$)/)])
+      expect(environmentOf(name).DATABASE_PATH, name).not.toMatch(/^\/tmp\//)
+    }
+  })
+
+  it('runs init-secret without any network', () => {
+    expect(service('init-secret').network_mode).toBe('none')
   })
 
   it('restarts the services unless stopped, and runs init-secret once', () => {

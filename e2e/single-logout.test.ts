@@ -243,10 +243,16 @@ describe('retirement unreachable during the logout', () => {
       await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS))
     }
 
+    // Long enough for the retries after 0.5 s and 1.5 s to fail too.
+    await new Promise((resolve) => setTimeout(resolve, 2_500))
+
     await services.startOne('retirement')
     const backAt = Date.now()
     measuredMs.afterRetirementRestart = await msUntilRefused(session.accessToken, backAt, REDELIVERY_BOUND_MS)
     expect(measuredMs.afterRetirementRestart).toBeLessThanOrEqual(REDELIVERY_BOUND_MS)
     expect(await retirementStatus(unaffected.accessToken)).toBe(200)
+    // Its retries failed quietly: one warning for the notice, not one per attempt.
+    const warnings = services.bank.output.slice(linesBefore).filter((line) => line.includes('not delivered yet'))
+    expect(warnings).toHaveLength(1)
   })
 })

@@ -7,11 +7,11 @@
 //   - each service's DATABASE_URL, password included, for its DATABASE_URL_FILE: the bank's is never readable by
 //     retirement, and no password is ever in an environment `docker inspect` shows.
 import { randomBytes } from 'node:crypto'
-import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 
 const serviceUid = 1000 // the `node` user of the service images
-const postgresUid = 999 // the `postgres` user of the official postgres image (Debian and Alpine variants)
+const postgresUid = 70 // the `postgres` user of the official postgres:*-alpine image (the Debian variants use 999)
 
 const env = process.env
 const jwtSecretFile = env.SECRET_FILE ?? '/run/sso-secret/jwt-secret'
@@ -31,10 +31,12 @@ function readIfPresent(path) {
   }
 }
 
-// Written beside the target and renamed, so no reader ever sees half a secret; readable by its owner only.
+// Written beside the target and renamed, so no reader ever sees half a secret; readable by its owner only. A partial
+// file left by a run stopped after its chown belongs to its reader: it is removed, not rewritten (no DAC_OVERRIDE).
 function install(path, content, uid) {
   mkdirSync(dirname(path), { recursive: true })
   const partial = `${path}.partial`
+  rmSync(partial, { force: true })
   writeFileSync(partial, content, { mode: 0o600 })
   chmodSync(partial, 0o600)
   chownSync(partial, uid, uid)

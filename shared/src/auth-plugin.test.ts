@@ -27,7 +27,10 @@ beforeEach(async () => {
     issuing: { accessTokenTtlSeconds: 900 },
   })
   app.post('/issue', async (_request, reply) => ({
-    token: await reply.issueAccessToken({ id: validClaims().sub as string, username: 'alice' }, 'session-1'),
+    token: await reply.issueAccessToken(
+      { id: validClaims().sub as string, username: 'alice' },
+      { id: 'session-1', expiresAtMs: Date.now() + 86_400_000 },
+    ),
   }))
   app.get('/me', { onRequest: app.requireSession }, async (request) => request.user)
   app.get('/maybe', async (request) => ({ user: await app.findSignedInUser(request) }))

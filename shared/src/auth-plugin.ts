@@ -23,7 +23,7 @@ import {
   refreshTokenCookieName,
   refreshTokenCookieOptions,
 } from './cookies.js'
-import { MissingTokenError } from './errors.js'
+import { MissingTokenError, TOKEN_ERROR_CODE } from './errors.js'
 import type { Keyring } from './keyring.js'
 import { observability } from './observability.js'
 
@@ -63,8 +63,14 @@ declare module 'fastify' {
     readRefreshTokenCookie: () => string | undefined
   }
   interface FastifyReply {
-    /** Signs an access token for this login session and sets the `access_token` cookie; bank only. */
-    issueAccessToken: (user: { id: string; username: string }, sessionId: string) => Promise<string>
+    /**
+     * Signs an access token for this login session and sets the `access_token` cookie; bank only. The token and its
+     * cookie never outlive the session: both end at `sessionEndsAtMs` when that comes before the usual lifetime.
+     */
+    issueAccessToken: (
+      user: { id: string; username: string },
+      session: { id: string; expiresAtMs: number },
+    ) => Promise<string>
     /** Sets the refresh cookie (`__Host-refresh_token` when Secure), host-only; bank only. */
     setRefreshTokenCookie: (refreshToken: string, maxAgeSeconds: number) => FastifyReply
     /** Removes both login cookies with the same attributes they were set with, or the browser keeps them. */
@@ -75,6 +81,15 @@ declare module 'fastify' {
 /** @fastify/jwt needs a key; where there is no static one, the token's own `kid` must pick one, always. */
 function refuseWithoutKey(): never {
   throw new Error('no static key: every verification names the key its kid selects')
+}
+
+/**
+ * A refusal of the token itself (ours, @fastify/jwt's or fast-jwt's), as opposed to a fault on the way (the database
+ * behind `isRevoked`); the same codes the error handler answers with 401.
+ */
+function isTokenError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && TOKEN_ERROR_CODE.test(code)
 }
 
 /** Bearer first, then the cookie: an API client's explicit token wins over whatever the browser holds. */
@@ -111,6 +126,9 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
       request.user = user
       return user
     } catch (error) {
+      // A database that does not answer (the bank's revocation check) is an outage, not a forged token: it fails the
+      // request with a 5xx and is neither counted nor audited as a refusal.
+      if (!isTokenError(error)) throw error
       // Counted and audited here, where the reason is known; the client hears only SSO_TOKEN_INVALID.
       const reason = describeTokenRefusal(error)
       app.metrics.tokensRefused.inc({ token: 'access', reason })
@@ -132,16 +150,28 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   app.decorate('findSignedInUser', async (request: FastifyRequest) => {
     try {
       return await verifyRequestToken(request)
-    } catch {
-      return null
+    } catch (error) {
+      // Only a missing or refused token means "not signed in". Anything else must fail the request: a logout that
+      // took a database error for "no session" would answer 204 and revoke nothing.
+      if (isTokenError(error)) return null
+      throw error
     }
   })
 
   if (issuing) {
     const accessCookie = accessTokenCookieOptions(cookies, issuing.accessTokenTtlSeconds)
-    app.decorateReply('issueAccessToken', async function (this: FastifyReply, user, sessionId) {
-      const token = await this.jwtSign({ sub: user.id, username: user.username, sid: sessionId }, { jti: randomUUID() })
-      this.setCookie(ACCESS_TOKEN_COOKIE, token, accessCookie)
+    app.decorateReply('issueAccessToken', async function (this: FastifyReply, user, session) {
+      const sessionLeftSeconds = Math.floor((session.expiresAtMs - Date.now()) / 1000)
+      const claims = { sub: user.id, username: user.username, sid: session.id }
+      if (sessionLeftSeconds >= issuing.accessTokenTtlSeconds) {
+        const token = await this.jwtSign(claims, { jti: randomUUID() })
+        this.setCookie(ACCESS_TOKEN_COOKIE, token, accessCookie)
+        return token
+      }
+      // The session's last minutes: a shorter token (a signer of its own, rare enough not to matter).
+      const expiresInSeconds = Math.max(1, sessionLeftSeconds)
+      const token = await this.jwtSign(claims, { jti: randomUUID(), expiresIn: expiresInSeconds })
+      this.setCookie(ACCESS_TOKEN_COOKIE, token, accessTokenCookieOptions(cookies, expiresInSeconds))
       return token
     })
     app.decorateReply('setRefreshTokenCookie', function (this: FastifyReply, refreshToken: string, maxAgeSeconds) {

@@ -1,5 +1,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { InternalError, InvalidInputError, InvalidTokenError, MissingTokenError, NotFoundError } from './errors.js'
+import {
+  InternalError,
+  InvalidInputError,
+  InvalidTokenError,
+  MissingTokenError,
+  NotFoundError,
+  TOKEN_ERROR_CODE,
+} from './errors.js'
 
 // Fastify's own client errors, phrased for the person who sent the request.
 const CLIENT_ERROR_SENTENCES: Record<string, string> = {
@@ -20,7 +27,7 @@ const CLIENT_ERROR_SENTENCES: Record<string, string> = {
  * access token carry `WWW-Authenticate: Bearer` (RFC 6750).
  */
 export function replyWithoutInternals(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  const isTokenError = /^(FST_JWT_|FAST_JWT_|SSO_TOKEN_)/.test(error.code ?? '')
+  const isTokenError = TOKEN_ERROR_CODE.test(error.code ?? '')
   let statusCode = isTokenError ? 401 : (error.statusCode ?? 500)
   if (statusCode < 400 || statusCode > 599) statusCode = 500
 

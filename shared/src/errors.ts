@@ -40,6 +40,9 @@ export const ConflictError = createError('SSO_CONFLICT', '%s', 409)
 /** Too many attempts; the reply carries Retry-After. */
 export const TooManyAttemptsError = createError('SSO_RATE_LIMITED', 'Too many attempts; try again in %s seconds', 429)
 /** Any fault of ours: the client learns nothing more than this; the details go to the log with the request id. */
+/** The codes of a refused access token: ours, @fastify/jwt's and fast-jwt's. Answered 401, counted as refusals. */
+export const TOKEN_ERROR_CODE = /^(FST_JWT_|FAST_JWT_|SSO_TOKEN_)/
+
 export const InternalError = createError('SSO_INTERNAL', 'Something went wrong on our side; try again later', 500)
 /** More expensive work (password hashing) is queued than the server can do soon; the reply carries Retry-After. */
 export const ServerBusyError = createError('SSO_BUSY', 'The server is busy; try again in a moment', 503)

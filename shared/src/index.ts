@@ -1,6 +1,7 @@
 export * from './access-token.js'
 export * from './api-docs.js'
 export * from './auth-plugin.js'
+export * from './client-address.js'
 export * from './config.js'
 export * from './cookies.js'
 export * from './csrf.js'

@@ -33,7 +33,10 @@ beforeEach(async () => {
     isRevoked: (user: SignedInUser) => revokedSessions.has(user.sessionId),
   })
   app.post('/issue', async (_request, reply) => ({
-    token: await reply.issueAccessToken({ id: USER_ID, username: 'alice' }, 'session-1'),
+    token: await reply.issueAccessToken(
+      { id: USER_ID, username: 'alice' },
+      { id: 'session-1', expiresAtMs: Date.now() + 86_400_000 },
+    ),
   }))
   app.get('/me', { onRequest: app.requireSession }, async (request) => request.user)
   app.get('/maybe', async (request) => ({ user: await app.findSignedInUser(request) }))

@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import fp from 'fastify-plugin'
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import type { ServiceName } from './access-token.js'
+import { clientAddressOf } from './client-address.js'
 
 // Two things an operator reads, kept apart from the public API: Prometheus metrics, served on their own listener
 // (MANAGEMENT_PORT) that the public port never answers for, and the audit trail, one JSON line per security event
@@ -131,8 +132,8 @@ async function observabilityPlugin(app: FastifyInstance, { serviceName }: { serv
 
   app.decorate('metrics', { registry, tokensRefused, listen })
   app.decorateRequest('audit', function (this: FastifyRequest, event: AuditEvent, fields: AuditFields = {}) {
-    // `request.ip` believes X-Forwarded-For only from TRUST_PROXY, like the rate limits.
-    writeAuditLine(this.log, event, { ...fields, clientAddress: this.ip })
+    // The address the per-address budgets count (X-Forwarded-For only from TRUST_PROXY, and only an IP address).
+    writeAuditLine(this.log, event, { ...fields, clientAddress: clientAddressOf(this) })
   })
   // One histogram observation per response: no I/O on the hot path. Unmatched URLs share one label, so a scan of
   // random paths cannot grow the series without bound.

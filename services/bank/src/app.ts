@@ -4,6 +4,7 @@ import {
   addHealthCheck,
   addReadinessCheck,
   apiDocs,
+  clientAddressKey,
   createServiceApp,
   observability,
   signLogoutToken,
@@ -122,6 +123,9 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   await app.register(fastifyRateLimit, {
     global: false,
     store: rateLimits.Store,
+    // The same client-address key as the refresh budget (IPv6 by /64, mapped IPv4 unmapped, a non-IP
+    // X-Forwarded-For read as the socket's address), so no budget can be dodged where another holds.
+    keyGenerator: clientAddressKey,
     // The per-address budgets of the routes that name one (login, sign-up; the JSON API and the forms alike).
     onExceeded: (request) => {
       const groupId = (request.routeOptions.config as { rateLimit?: { groupId?: string } }).rateLimit?.groupId

@@ -115,7 +115,11 @@ export function createLogoutDelivery(options: LogoutDeliveryOptions) {
     const attempts = notice.attempts + 1
     const nextAttemptAt = Date.now() + retryDelayMs(attempts)
     events?.noticeFailed()
-    log.warn({ url: notice.url, sessionId: notice.sessionId, attempts, outcome }, 'logout notice not delivered yet')
+    // One warning per notice, at its first failure; the retries go to debug, and the give-up (or the delivery) is its
+    // own line. A receiver down for a minute with 60 notices pending made 780 warnings a minute when each retry logged.
+    const failure = { url: notice.url, sessionId: notice.sessionId, attempts, outcome }
+    if (attempts === 1) log.warn(failure, 'logout notice not delivered yet')
+    else log.debug(failure, 'logout notice not delivered yet')
     await outbox.scheduleRetry(notice, attempts, nextAttemptAt)
   }
 

@@ -4,6 +4,7 @@ import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
 import { alice, buildTestApp, databaseConfig } from '../test-app.js'
+import { SIGN_UPS_PER_ADDRESS } from './address-limits.js'
 
 describeEachEngine('register-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
@@ -78,6 +79,28 @@ describeEachEngine('register-routes (bank)', (engine) => {
       expect((await register({ username: 'alice', password })).statusCode).toBe(201)
       // A prefix of the password is a different password: nothing was cut off.
       await expect(logIn(injectInto(app), { username: 'alice', password: '😀'.repeat(127) })).rejects.toThrow(/401/)
+    })
+
+    it('counts a trusted hop whose X-Forwarded-For is no IP address as that hop, so the header cannot buy budgets', async () => {
+      const behindProxy = await buildTestApp({ ...(await freshDatabase()), TRUST_PROXY: ['127.0.0.1'] })
+      try {
+        const max = SIGN_UPS_PER_ADDRESS.max as number
+        const statuses = []
+        for (let round = 0; round <= max; round++) {
+          const response = await behindProxy.inject({
+            method: 'POST',
+            url: '/api/register',
+            payload: {},
+            headers: { 'x-forwarded-for': `client-${round}` },
+            remoteAddress: '127.0.0.1',
+          })
+          statuses.push(response.statusCode)
+        }
+        expect(statuses.slice(0, max)).toEqual(Array(max).fill(400))
+        expect(statuses.at(-1)).toBe(429)
+      } finally {
+        await behindProxy.close()
+      }
     })
 
     it('refuses a body over the size limit with 413', async () => {

@@ -122,6 +122,20 @@ describeEachEngine('pages-routes (bank)', (engine) => {
       expect(dashboard.body).toContain('alice')
     })
 
+    it('clears a refresh cookie that cannot be refreshed and shows the form, at /login and /', async () => {
+      await register(injectInto(app), alice)
+      const sessionId = (await logIn(injectInto(app), alice)).cookies.refresh_token?.split('.')[0] ?? ''
+      const cookies = { refresh_token: `${sessionId}.2147483648.${'A'.repeat(43)}.${'B'.repeat(22)}` }
+      const form = await app.inject({ url: '/login', cookies })
+      expect(form.statusCode).toBe(200)
+      expect(form.body).toContain('action="/login"')
+      expect(cookiesOf(form).refresh_token).toBe('')
+      const dashboard = await app.inject({ url: '/', cookies })
+      expect(dashboard.statusCode).toBe(303)
+      expect(dashboard.headers.location).toBe('/login')
+      expect(cookiesOf(dashboard).refresh_token).toBe('')
+    })
+
     it('shows the login form with 429 and Retry-After when silent refreshes exceed the session budget', async () => {
       await register(injectInto(app), alice)
       let refreshToken = (await logIn(injectInto(app), alice)).cookies.refresh_token ?? ''

@@ -83,8 +83,17 @@ export const pagesRoutes: FastifyPluginAsyncTypebox<PagesOptions> = async (app, 
     const signedIn = await app.findSignedInUser(request)
     if (signedIn) return { id: signedIn.id, username: signedIn.username, sessionId: signedIn.sessionId }
     // An expired access token must never show a login form while the login session lives.
-    const resumed = await loginSessions.resume(request, reply)
-    return resumed ? { ...resumed.user, sessionId: resumed.sessionId } : null
+    try {
+      const resumed = await loginSessions.resume(request, reply)
+      return resumed ? { ...resumed.user, sessionId: resumed.sessionId } : null
+    } catch (error) {
+      if (error instanceof TooManyAttemptsError) throw error // the form, with 429 and Retry-After
+      // Whatever else went wrong, a cookie that cannot be refreshed must not break every page until it expires:
+      // it goes, and the browser gets the form.
+      request.log.warn({ err: error }, 'a silent refresh failed; the refresh cookie is cleared')
+      reply.clearLoginCookies()
+      return null
+    }
   }
 
   /**

@@ -39,7 +39,7 @@ export function createLoginSessions({
       if (ended) events.sessionRevoked(request, 'new_login', { sub: ended.userId, sid: ended.id })
       const { session, refreshToken } = await sessions.open(user.id, request.headers['user-agent'])
       setRefreshCookie(reply, refreshToken, session)
-      const accessToken = await reply.issueAccessToken(user, session.id)
+      const accessToken = await reply.issueAccessToken(user, session)
       events.loginSucceeded(request, user.id, session.id)
       return { user: { id: user.id, username: user.username }, sessionId: session.id, accessToken }
     },
@@ -67,7 +67,7 @@ export function createLoginSessions({
         return null
       }
       setRefreshCookie(reply, rotation.refreshToken, rotation.session)
-      const accessToken = await reply.issueAccessToken(user, rotation.session.id)
+      const accessToken = await reply.issueAccessToken(user, rotation.session)
       events.refreshRotated(request, user.id, rotation.session.id, rotation.replayed)
       return { user: { id: user.id, username: user.username }, sessionId: rotation.session.id, accessToken }
     },

@@ -1,5 +1,6 @@
 import { injectInto, logIn, register } from '@sso/shared/testing'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { cutOffDatabase, reopenDatabase } from '../../../../e2e/support/postgres-outage.js'
 import { describeEachEngine } from '../../../../e2e/support/test-databases.js'
 import type { App } from '../app.js'
 import { bankMigrations } from '../db/migrations/index.js'
@@ -9,19 +10,51 @@ describeEachEngine('logout-routes (bank)', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(bankMigrations))
 
   let app: App
+  let database: Awaited<ReturnType<typeof freshDatabase>>
   beforeEach(async () => {
-    app = await buildTestApp(await freshDatabase())
+    database = await freshDatabase()
+    app = await buildTestApp(database)
     await register(injectInto(app), alice)
   })
   afterEach(async () => {
     await app.close()
   })
 
+  async function totalTokensRefused(): Promise<number> {
+    const { values } = await app.metrics.tokensRefused.get()
+    return values.reduce((sum, { value }) => sum + value, 0)
+  }
+
   function refresh(cookies: Record<string, string>) {
     return app.inject({ method: 'POST', url: '/api/refresh', cookies })
   }
 
   describe('POST /api/logout', () => {
+    // Declared for PostgreSQL only: a SQLite file cannot be cut off from a running process.
+    if (engine.name === 'postgres')
+      it('answers a 5xx, not 204, while the database does not answer, and revokes on the retry', async () => {
+        const databaseUrl = database.DATABASE_URL ?? ''
+        const { accessToken } = await logIn(injectInto(app), alice)
+        const bearer = { authorization: `Bearer ${accessToken}` }
+        const refusalsBefore = await totalTokensRefused()
+        await cutOffDatabase(databaseUrl)
+        try {
+          for (const payload of [undefined, { everywhere: true }]) {
+            const response = await app.inject({ method: 'POST', url: '/api/logout', headers: bearer, payload })
+            expect(response.statusCode).toBeGreaterThanOrEqual(500)
+            expect(response.json()).toMatchObject({ status: 'error', code: 'SSO_INTERNAL' })
+          }
+        } finally {
+          await reopenDatabase(databaseUrl)
+        }
+        // An outage is not a forged token: nothing was counted as refused.
+        expect(await totalTokensRefused()).toBe(refusalsBefore)
+        // Nothing was revoked, so the client's retry is what signs it out.
+        expect((await app.inject({ url: '/api/me', headers: bearer })).statusCode).toBe(200)
+        expect((await app.inject({ method: 'POST', url: '/api/logout', headers: bearer })).statusCode).toBe(204)
+        expect((await app.inject({ url: '/api/me', headers: bearer })).statusCode).toBe(401)
+      })
+
     it('answers 204, clears both cookies and revokes the session', async () => {
       const { cookies } = await logIn(injectInto(app), alice)
       const response = await app.inject({ method: 'POST', url: '/api/logout', cookies })

@@ -1,4 +1,4 @@
-import { TooManyAttemptsError, withRetryAfter } from '@sso/shared'
+import { clientAddressKey, TooManyAttemptsError, withRetryAfter } from '@sso/shared'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 
 // Refresh is cheap for the bank but writes a row each time, and a client stuck in a loop (300 refreshes in 0.43 s
@@ -26,8 +26,8 @@ export function createRefreshBudget(
   const perAddress = app.createRateLimit({
     max: REFRESHES_PER_ADDRESS.max,
     timeWindow: REFRESHES_PER_ADDRESS.timeWindowMs,
-    // Fastify's `request.ip`: X-Forwarded-For is believed only from TRUST_PROXY.
-    keyGenerator: (request) => `refresh-address:${request.ip}`,
+    // The key of every per-address budget: an IPv6 client by its /64, a mapped IPv4 address as the IPv4 one.
+    keyGenerator: (request) => `refresh-address:${clientAddressKey(request)}`,
   })
   const perSession = app.createRateLimit({
     max: REFRESHES_PER_SESSION.max,

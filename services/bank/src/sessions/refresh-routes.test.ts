@@ -31,6 +31,16 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
   }
 
   describe('POST /api/refresh', () => {
+    it('answers 401, never a 5xx, to a refresh token of a well-formed shape whatever its numbers', async () => {
+      const sessionId = (await logIn(injectInto(app), alice)).cookies.refresh_token?.split('.')[0] ?? ''
+      const rest = `${'A'.repeat(43)}.${'B'.repeat(22)}`
+      for (const generation of ['2147483647', '2147483648', '999999999999999', '4294967296']) {
+        const response = await refresh(withRefreshToken(`${sessionId}.${generation}.${rest}`))
+        expect(response.statusCode, generation).toBe(401)
+        expect(response.json()).toMatchObject({ status: 'error' })
+      }
+    })
+
     it('answers a new access token for the same session and renews both cookies', async () => {
       const { accessToken, cookies } = await logIn(injectInto(app), alice)
       const response = await refresh(withRefreshToken(cookies.refresh_token))
@@ -171,6 +181,32 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
       }
       expect(statuses.slice(0, REFRESHES_PER_ADDRESS.max)).toEqual(Array(REFRESHES_PER_ADDRESS.max).fill(401))
       expect(statuses.at(-1)).toBe(429)
+    })
+
+    it('counts an IPv6 client by its /64 and an IPv4-mapped address as the IPv4 one', async () => {
+      const refreshFrom = async (remoteAddress: string) =>
+        (
+          await app.inject({
+            method: 'POST',
+            url: '/api/refresh',
+            cookies: withRefreshToken('A'.repeat(43)),
+            remoteAddress,
+          })
+        ).statusCode
+      const statuses = []
+      // A host picks any address of its /64 at will: every one of them spends the same budget.
+      for (let round = 0; round < REFRESHES_PER_ADDRESS.max; round++) {
+        statuses.push(await refreshFrom(`2001:db8:1:2:${(round + 1).toString(16)}::${round % 7}`))
+      }
+      expect(statuses).toEqual(Array(REFRESHES_PER_ADDRESS.max).fill(401))
+      expect(await refreshFrom('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe(429)
+      expect(await refreshFrom('2001:db8:1:3::1')).toBe(401)
+
+      for (let round = 0; round < REFRESHES_PER_ADDRESS.max; round++) {
+        await refreshFrom(round % 2 === 0 ? '192.0.2.7' : '::ffff:192.0.2.7')
+      }
+      expect(await refreshFrom('::ffff:192.0.2.7')).toBe(429)
+      expect(await refreshFrom('192.0.2.7')).toBe(429)
     })
 
     it('does not let an invented token spend the budget of the session it names', async () => {

@@ -36,6 +36,9 @@ export interface PresentedRefreshToken {
 const TOKEN_PATTERN =
   /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.(0|[1-9]\d{0,14})\.([\w-]{43})\.([\w-]{22})$/
 const LEGACY_TOKEN_PATTERN = /^[\w-]{43}$/
+// The generation column is a 32-bit integer on PostgreSQL. A session rotates at most 30 times a minute for at most
+// its lifetime, far below this, so a larger number was never issued: refused here, before any query, as a 401.
+const MAX_GENERATION = 2 ** 31 - 1
 const MAC_BYTES = 16
 const GCM_IV_BYTES = 12
 const GCM_TAG_BYTES = 16
@@ -74,6 +77,7 @@ export function createRefreshTokens(secrets: readonly [string, ...string[]]) {
       const match = TOKEN_PATTERN.exec(token)
       if (!match) return undefined
       const [, sessionId = '', generation = '', secret = '', mac = ''] = match
+      if (Number(generation) > MAX_GENERATION) return undefined
       return {
         token,
         hash: hashRefreshToken(token),

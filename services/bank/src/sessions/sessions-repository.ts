@@ -304,12 +304,13 @@ export function createSessionsRepository(
     async refusesAccessTokensOf(sessionId: string, userId: string): Promise<boolean> {
       const row = await db
         .selectFrom('loginSessions')
-        .select(['revokedAt', 'userId'])
+        .select(['revokedAt', 'expiresAt', 'userId'])
         .where('id', '=', sessionId)
         .executeTakeFirst()
-      // A token pairing someone's live `sid` with another `sub` was never issued: only a holder of the signing key
-      // (with HS256, every verifying service) could have made it, to act as any user through their own session.
-      return row === undefined || row.revokedAt !== null || row.userId !== userId
+      // An ended session (revoked, or past its lifetime) refuses its tokens whatever their `exp` says. A token pairing
+      // someone's live `sid` with another `sub` was never issued: only a holder of the signing key (with HS256, every
+      // verifying service) could have made it, to act as any user through their own session.
+      return row === undefined || row.revokedAt !== null || row.expiresAt <= Date.now() || row.userId !== userId
     },
   }
 }
