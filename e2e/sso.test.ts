@@ -49,7 +49,7 @@ describe('one login at the bank, seamless at retirement', () => {
 
     const emptyPlan = await client.get(`${services.retirementUrl}/api/plan`)
     expect(emptyPlan.status).toBe(200)
-    expect((await readJson(emptyPlan)).data).toEqual({ balanceCents: 0, contributions: [] })
+    expect((await readJson(emptyPlan)).data).toEqual({ balanceCents: 0, contributions: [], more: false })
 
     // A script on the retirement page would send its own Origin; the cookie authenticates it.
     const contribution = await client.sendJson(
@@ -63,7 +63,7 @@ describe('one login at the bank, seamless at retirement', () => {
     expect(saved).toMatchObject({ amountCents: 2_500 })
 
     const plan = await client.get(`${services.retirementUrl}/api/plan`)
-    expect((await readJson(plan)).data).toEqual({ balanceCents: 2_500, contributions: [saved] })
+    expect((await readJson(plan)).data).toEqual({ balanceCents: 2_500, contributions: [saved], more: false })
   })
 
   it('serves the plan page to the same cookie jar and takes a contribution through its form', async () => {

@@ -1,6 +1,7 @@
 // Nothing that authenticates anyone reaches a log line, at any level (ASVS V7.1.1, V7.1.2): both services run at
 // LOG_LEVEL=trace while a user registers, logs in, refreshes, fails a login, uses both services by header and
 // cookie, is refused with a bad token, and logs out; then every line either printed is searched.
+import { connect } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bearer, HttpClient, readCsrfToken } from '../support/http-client.js'
 import { E2E_SECRET, Services } from '../support/start-services.js'
@@ -8,6 +9,17 @@ import { forge, PASSWORD, registerAndLogIn, uniqueUsername } from './support.js'
 
 const PREVIOUS_SECRET = 'an-older-rotation-key-that-must-stay-out-of-the-logs-9f3k'
 const WRONG_PASSWORD = 'a wrong password that must not be logged'
+const SECRET_QUERY = 'return_to=%2Fa-query-that-stays-out-of-request-logs'
+
+/** Sends bytes as they are (latin1), which fetch would refuse, and waits for the server to close. */
+function sendRawRequest(port: number, request: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.end(Buffer.from(request, 'latin1')))
+    socket.on('data', () => {})
+    socket.on('error', reject)
+    socket.on('close', () => resolve())
+  })
+}
 
 let services: Services
 /** Every value that would let a reader of the logs act as someone, collected while driving the flow. */
@@ -68,6 +80,14 @@ beforeAll(async () => {
   secrets.set('form refresh token', browser.jar.get('refresh_token') ?? '')
   secrets.set('CSRF cookie', browser.jar.get('bank_csrf') ?? '')
   expect((await browser.request(`${services.bankUrl}/api/logout`, { method: 'POST' })).status).toBe(204)
+  // A Host header with a C1 control character (U+009B, a terminal's CSI) and a query string, at both services.
+  for (const url of [services.bankUrl, services.retirementUrl]) {
+    const { port } = new URL(url)
+    await sendRawRequest(
+      Number(port),
+      `GET /healthz?${SECRET_QUERY} HTTP/1.1\r\nHost: localhost\u009b31m\r\nConnection: close\r\n\r\n`,
+    )
+  }
   // Let the last lines arrive from the child processes' pipes.
   await new Promise((resolve) => setTimeout(resolve, 200))
 })
@@ -102,6 +122,14 @@ describe.each(['bank', 'retirement'] as const)('%s at LOG_LEVEL=trace', (name) =
     expect(value.length, `${label} was captured`).toBeGreaterThanOrEqual(8)
     const lines = services[name].output.filter((line) => line.includes(value))
     expect(lines, `${label} in ${name}'s log`).toEqual([])
+  })
+
+  it('escapes DEL and C1 control characters in every line, and logs request paths without their query', () => {
+    const output = services[name].output.join('\n')
+    expect(output).toContain('\\u009b31m') // the Host header was logged, escaped
+    expect(output).not.toMatch(/[\u007f-\u009f]/)
+    expect(output).toMatch(/"url":"\/healthz"/)
+    expect(output).not.toContain('a-query-that-stays-out-of-request-logs')
   })
 
   it('never logs any JWT-looking string or a refresh token in any form (signature part included)', () => {

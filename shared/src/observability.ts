@@ -4,6 +4,10 @@ import fp from 'fastify-plugin'
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
 import type { ServiceName } from './access-token.js'
 import { clientAddressOf } from './client-address.js'
+import { slowClientDeadlines } from './service-app.js'
+
+/** The management listener serves GET only; any body it is sent is refused past this. */
+const MANAGEMENT_BODY_LIMIT_BYTES = 64
 
 // Two things an operator reads, kept apart from the public API: Prometheus metrics, served on their own listener
 // (MANAGEMENT_PORT) that the public port never answers for, and the audit trail, one JSON line per security event
@@ -122,7 +126,13 @@ async function observabilityPlugin(app: FastifyInstance, { serviceName }: { serv
     collectDefaultMetrics({ register: registry })
     // A Fastify of its own, not a route of the app: the public port must never answer /metrics, whatever a proxy
     // in front forwards. A scrape every few seconds logs nothing below warn; failures still reach the app's log.
-    management = Fastify({ loggerInstance: app.log.child({ component: 'management' }) })
+    // The same slow-client deadlines as the app's public listener (createServiceApp sets connectionTimeout to its
+    // request deadline): half a request must not hold a socket here either. Nothing here takes a body.
+    management = Fastify({
+      loggerInstance: app.log.child({ component: 'management' }),
+      bodyLimit: MANAGEMENT_BODY_LIMIT_BYTES,
+      ...slowClientDeadlines(app.initialConfig.connectionTimeout || undefined),
+    })
     management.get('/metrics', { logLevel: 'warn' }, async (_request, reply) =>
       reply.type(registry.contentType).send(await registry.metrics()),
     )

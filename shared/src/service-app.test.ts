@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import { Type } from 'typebox'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
+import { observability } from './observability.js'
 import {
   addHealthCheck,
   addReadinessCheck,
@@ -204,6 +205,20 @@ describe('slow clients', () => {
       socket.write('X-Slow: ')
       const received = await readUntilClosed(socket, waitMs)
       clearInterval(trickle)
+      expect(received).not.toBe('still open')
+      expect(received === '' || received.startsWith('HTTP/1.1 408')).toBe(true)
+    })
+
+    it('cuts off a slow client on the management listener too', async () => {
+      const observed = createServiceApp(config, { requestTimeoutMs: 300 })
+      await observed.register(observability, { serviceName: 'bank' })
+      onTestFinished(() => observed.close())
+      const management = await observed.metrics.listen({ host: '127.0.0.1', port: 0 })
+      const slow = await openRawConnection(
+        management.port,
+        'GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: half a header',
+      )
+      const received = await readUntilClosed(slow, waitMs)
       expect(received).not.toBe('still open')
       expect(received === '' || received.startsWith('HTTP/1.1 408')).toBe(true)
     })

@@ -1,5 +1,6 @@
 import { type TypeBoxTypeProvider, TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import { clientAddressOf } from './client-address.js'
 import type { CommonConfig } from './config.js'
 import { replyNotFound, replyWithoutInternals } from './error-handler.js'
 import { NotReadyError } from './errors.js'
@@ -24,6 +25,56 @@ const MAX_KEEP_ALIVE_TIMEOUT_MS = 10_000
 /** Node checks the request and header deadlines only this often (its default is 30 s, doubling the deadline). */
 const MAX_CONNECTIONS_CHECK_INTERVAL_MS = 1_000
 
+/**
+ * Slow clients: the whole request within requestTimeoutMs (Node answers 408, or closes the socket), the headers
+ * sooner, an idle kept-alive connection closed, and a socket on which nothing moves for as long as a whole request
+ * may take (a client that stops reading its response) destroyed. Fastify options, for every listener of a service
+ * (the public one and the management one alike).
+ */
+export function slowClientDeadlines(requestTimeoutMs: number = REQUEST_TIMEOUT_MS) {
+  const headersTimeoutMs = Math.min(MAX_HEADERS_TIMEOUT_MS, requestTimeoutMs)
+  return {
+    requestTimeout: requestTimeoutMs,
+    keepAliveTimeout: Math.min(MAX_KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs),
+    connectionTimeout: requestTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(MAX_CONNECTIONS_CHECK_INTERVAL_MS, Math.ceil(headersTimeoutMs / 4)),
+    },
+  }
+}
+
+/**
+ * The request as a log line shows it: Fastify's default fields, but the path without its query string (a query can
+ * carry a `return_to`, a code or worse) and the client address the budgets count.
+ */
+function serializeRequest(request: FastifyRequest) {
+  const queryAt = request.url.indexOf('?')
+  return {
+    method: request.method,
+    url: queryAt === -1 ? request.url : request.url.slice(0, queryAt),
+    host: request.host,
+    remoteAddress: clientAddressOf(request),
+    remotePort: request.socket?.remotePort,
+  }
+}
+
+// JSON escapes C0 control characters but not DEL and C1 (U+0080–U+009F): U+009B is a terminal's CSI, so a `Host`
+// header or a trusted hop's X-Forwarded-For could move the cursor of whoever reads the log in a terminal. Each
+// written line is tested once (a clean line, nearly all of them, costs one regex scan) and escaped only when needed;
+// inside a JSON string `\u009b` is the same character, so the line stays valid JSON.
+const UNSAFE_IN_TERMINALS = /[\u007f-\u009f]/
+const UNSAFE_IN_TERMINALS_ALL = /[\u007f-\u009f]/g
+
+function escapeControlCharacters(line: string): string {
+  if (!UNSAFE_IN_TERMINALS.test(line)) return line
+  return line.replace(
+    UNSAFE_IN_TERMINALS_ALL,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
 export interface ServiceAppOptions {
   /** The deadline for a whole request, headers and body; tests shorten it. The others are derived from it. */
   requestTimeoutMs?: number
@@ -38,7 +89,6 @@ export function createServiceApp(
   config: Pick<CommonConfig, 'LOG_LEVEL' | 'TRUST_PROXY'>,
   { requestTimeoutMs = REQUEST_TIMEOUT_MS }: ServiceAppOptions = {},
 ) {
-  const headersTimeoutMs = Math.min(MAX_HEADERS_TIMEOUT_MS, requestTimeoutMs)
   const app = Fastify({
     logger: {
       level: config.LOG_LEVEL,
@@ -47,21 +97,13 @@ export function createServiceApp(
         paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
         censor: '[redacted]',
       },
+      serializers: { req: serializeRequest },
+      hooks: { streamWrite: escapeControlCharacters },
     },
     // Without named proxies, X-Forwarded-For is ignored and the socket's address is the client's (rate limits, logs).
     trustProxy: config.TRUST_PROXY.length > 0 ? config.TRUST_PROXY : false,
     bodyLimit: BODY_LIMIT_BYTES,
-    // Slow clients: the whole request within requestTimeoutMs (Node answers 408, or closes the socket), the headers
-    // sooner, an idle kept-alive connection closed, and a socket on which nothing moves for as long as a whole
-    // request may take (a client that stops reading its response) destroyed.
-    requestTimeout: requestTimeoutMs,
-    keepAliveTimeout: Math.min(MAX_KEEP_ALIVE_TIMEOUT_MS, requestTimeoutMs),
-    connectionTimeout: requestTimeoutMs,
-    http: {
-      requestTimeout: requestTimeoutMs,
-      headersTimeout: headersTimeoutMs,
-      connectionsCheckingInterval: Math.min(MAX_CONNECTIONS_CHECK_INTERVAL_MS, Math.ceil(headersTimeoutMs / 4)),
-    },
+    ...slowClientDeadlines(requestTimeoutMs),
     // Refusals before routing (a malformed URL) get the error shape of docs/spec.md#errors too, without the URL echoed.
     frameworkErrors: replyWithoutInternals,
   }).withTypeProvider<TypeBoxTypeProvider>()

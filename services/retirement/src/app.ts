@@ -121,23 +121,21 @@ export async function buildApp(config: RetirementConfig, options: RetirementAppO
     ...(jwks ? [{ name: "the bank's keys", check: () => jwks.notReadyReason() }] : []),
   ])
 
+  const events = createRetirementSecurityEvents(app.metrics)
   // Server to server, authenticated by the logout token itself: outside the signed-in scope and the CSRF rules.
-  await app.register(backchannelRoutes, {
-    keyring,
-    revocations,
-    events: createRetirementSecurityEvents(app.metrics),
-  })
+  await app.register(backchannelRoutes, { keyring, revocations, events })
 
-  const plans = createPlansRepository(db)
+  const plans = createPlansRepository({ db, engine })
   await app.register(pagesRoutes, {
     plans,
+    events,
     bankPublicUrl: config.BANK_PUBLIC_URL,
     retirementPublicUrl: config.RETIREMENT_PUBLIC_URL,
   })
   await app.register(async function signedIn(scope) {
     scope.addHook('onRequest', scope.requireSession) // every route below needs a valid access token
     await scope.register(meRoutes)
-    await scope.register(plansRoutes, { plans })
+    await scope.register(plansRoutes, { plans, events })
   })
   return app
 }

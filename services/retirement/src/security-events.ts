@@ -7,7 +7,8 @@ const REVOCATION_DELAY_BUCKETS_SECONDS = [0.5, 1, 2, 3, 5, 10, 15, 30, 60]
 
 /**
  * Retirement's security events beyond the refused access tokens (counted by the auth plugin): the bank's logout
- * notices, applied or refused. Each is recorded once, as both its audit line and its metric.
+ * notices, applied or refused, each recorded once as both its audit line and its metric; and contributions, added or
+ * throttled, counted.
  */
 export function createRetirementSecurityEvents(metrics: ServiceMetrics) {
   const registers = [metrics.registry]
@@ -23,7 +24,21 @@ export function createRetirementSecurityEvents(metrics: ServiceMetrics) {
     registers,
   })
 
+  const contributions = new Counter({
+    name: 'sso_contributions_total',
+    help: 'Contributions asked for (JSON API and form), by outcome: added, throttled (the per-user limit)',
+    labelNames: ['outcome'] as const,
+    registers,
+  })
+
   return {
+    contributionAdded() {
+      contributions.inc({ outcome: 'added' })
+    },
+    /** Over the per-user limit: counted, not audited, like the bank's throttled sign-ups and refreshes. */
+    contributionThrottled() {
+      contributions.inc({ outcome: 'throttled' })
+    },
     revocationApplied(request: FastifyRequest, notice: LogoutNotice) {
       // `iat` has whole seconds, so this reads up to a second long; a clock behind the bank's reads 0, not less.
       const delaySeconds = Math.max(0, Date.now() / 1000 - notice.issuedAtSeconds)

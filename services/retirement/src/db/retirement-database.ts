@@ -16,6 +16,8 @@ export interface ContributionsTable {
   createdAt: string // ISO 8601, UTC
   /** 1, 2, 3… per plan, in the order they were added. */
   sequence: number
+  /** When it was added, in milliseconds since the epoch by the database's clock (0 for rows from before the limit). */
+  addedAtMs: Generated<number>
 }
 
 /** Times in seconds since the Unix epoch, like the tokens' iat and exp. */

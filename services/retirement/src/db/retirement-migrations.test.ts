@@ -32,7 +32,7 @@ describeEachEngine("retirement's schema", (engine) => {
     const changedXid = engine.name === 'postgres' ? ['changed_xid'] : []
     expect(columns).toEqual({
       plans: ['contribution_count', 'created_at', 'user_id'],
-      contributions: ['amount_cents', 'created_at', 'id', 'sequence', 'user_id'],
+      contributions: ['added_at_ms', 'amount_cents', 'created_at', 'id', 'sequence', 'user_id'],
       revoked_sessions: [...changedXid, 'keep_until', 'session_id'],
       revoked_users: [...changedXid, 'issued_up_to', 'keep_until', 'user_id'],
       seen_logout_tokens: ['jti', 'keep_until'],
@@ -96,13 +96,14 @@ describe('a SQLite file made by the earlier .sql runner', () => {
       }
       db.prepare('INSERT INTO revoked_sessions VALUES (?, ?)').run('s-ended', 2 ** 33)
     })
-    const { db } = await openDatabase<RetirementDatabase>({
+    const opened = await openDatabase<RetirementDatabase>({
       databasePath,
       migrations: retirementMigrations,
       legacyVersions: retirementLegacyVersions,
     })
+    const { db } = opened
     try {
-      const plans = createPlansRepository(db)
+      const plans = createPlansRepository(opened)
       expect(await plans.findPlan(alice.id)).toEqual({
         balanceCents: 600,
         contributions: [
@@ -110,9 +111,16 @@ describe('a SQLite file made by the earlier .sql runner', () => {
           { id: 'c-a', amountCents: 200, createdAt },
           { id: 'c-b', amountCents: 100, createdAt },
         ],
+        more: false,
       })
-      const added = await plans.addContribution(alice.id, 1)
-      expect((await plans.findPlan(alice.id)).contributions[0]).toEqual(added)
+      // Rows from before the limit count as long past: thirty new ones still fit in this minute.
+      const outcomes = []
+      for (let index = 0; index < 30; index++) outcomes.push(await plans.addContribution(alice.id, 1))
+      expect(outcomes.every((outcome) => outcome.kind === 'added')).toBe(true)
+      const newest = outcomes.at(-1)
+      expect((await plans.findPlan(alice.id)).contributions[0]).toEqual(
+        newest?.kind === 'added' ? newest.contribution : 'not added',
+      )
       expect(await db.selectFrom('revokedSessions').selectAll().execute()).toEqual([
         { sessionId: 's-ended', keepUntil: 2 ** 33 },
       ])

@@ -1,9 +1,14 @@
 import { formatCents, html, renderPage } from '@sso/shared'
-import type { Plan } from '../plans/plans-repository.js'
+import type { ContributionsPage } from '../plans/plans-repository.js'
 
 export interface PlanPageView {
   username: string
-  plan: Plan
+  /** Of every contribution, listed or not. */
+  balanceCents: number
+  /** The newest contributions, or an older page of them: at most a page, so the page stays small however many. */
+  contributions: ContributionsPage
+  /** True when `contributions` is an older page (reached by the "older" link), not the newest. */
+  isOlderPage: boolean
   csrfToken: string
   bankPublicUrl: string
   /**
@@ -19,8 +24,9 @@ export interface PlanPageView {
 
 /** The plan page: a greeting, the balance, the contribution form and the history. Every value is escaped by `html`. */
 export function renderPlanPage(view: PlanPageView): string {
-  const { username, plan, csrfToken, bankPublicUrl, signOutUrl, error, amount } = view
-  const rows = plan.contributions.map(
+  const { username, balanceCents, contributions, isOlderPage, csrfToken, bankPublicUrl, signOutUrl, error, amount } =
+    view
+  const rows = contributions.contributions.map(
     (contribution) => html`<tr>
 <td><time datetime="${contribution.createdAt}">${formatTimestamp(contribution.createdAt)}</time></td>
 <td class="amount">${formatCents(contribution.amountCents)}</td>
@@ -36,7 +42,7 @@ export function renderPlanPage(view: PlanPageView): string {
 </nav>
 </header>
 <p id="greeting">Hello, <strong>${username}</strong>.</p>
-<p>Plan balance: <strong id="balance">${formatCents(plan.balanceCents)}</strong></p>
+<p>Plan balance: <strong id="balance">${formatCents(balanceCents)}</strong></p>
 <h2>Contribute</h2>
 ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/contributions">
@@ -46,15 +52,36 @@ ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 </label>
 <button type="submit">Contribute</button>
 </form>
-<h2>Contributions</h2>
+<h2>${isOlderPage ? 'Older contributions' : 'Contributions'}</h2>
 ${
   rows.length > 0
     ? html`<table>
 <thead><tr><th>Date (UTC)</th><th class="amount">Amount</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`
-    : html`<p class="muted">No contributions yet.</p>`
-}`,
+    : html`<p class="muted">${isOlderPage ? 'No older contributions.' : 'No contributions yet.'}</p>`
+}
+${renderPageLinks(contributions, isOlderPage)}`,
+  )
+}
+
+/** Plain links, so paging works without script: each page is `/?before=<the id of the last one listed before it>`. */
+function renderPageLinks({ contributions, more }: ContributionsPage, isOlderPage: boolean) {
+  const last = contributions.at(-1)
+  const links = [
+    isOlderPage ? html`<a id="newest" href="/">Newest contributions</a>` : '',
+    more && last ? html`<a id="older" href="/?before=${encodeURIComponent(last.id)}">Older contributions</a>` : '',
+  ].filter((link) => link !== '')
+  return links.length > 0 ? html`<nav class="pages">${links}</nav>` : ''
+}
+
+/** `/?before=` that names no contribution of the user's: a link edited by hand, or another user's. */
+export function renderMissingPage(): string {
+  return renderPage(
+    'No such page · Retirement',
+    html`<h1>No such page of contributions</h1>
+<p class="error" role="alert">This link does not lead to contributions of yours.</p>
+<p><a href="/">Back to your plan</a></p>`,
   )
 }
 

@@ -3,6 +3,7 @@ import { plansContributions } from './001-plans-contributions.js'
 import { singleLogout } from './002-single-logout.js'
 import { contributionOrder } from './003-contribution-order.js'
 import { revocationChanges } from './004-revocation-changes.js'
+import { contributionLimit } from './005-contribution-limit.js'
 
 export { retirementLegacyVersions } from './legacy-versions.js'
 
@@ -12,4 +13,5 @@ export const retirementMigrations: SchemaMigrations = {
   '002-single-logout': singleLogout,
   '003-contribution-order': contributionOrder,
   '004-revocation-changes': revocationChanges,
+  '005-contribution-limit': contributionLimit,
 }
