@@ -64,7 +64,8 @@ describeEachEngine('sessions repository', (engine) => {
     // The revoked one ended 30 minutes ago, longer than an access token lives: gone. The other ends now.
     vi.setSystemTime(Date.now() + 31 * 60_000)
     expect(await sessions.deleteEnded()).toBe(1)
-    expect(await sessions.refusesAccessTokensOf(ended.session.id, userId)).toBe(false)
+    // Past its lifetime but not yet deleted: refused all the same (an access token never outlives its session).
+    expect(await sessions.refusesAccessTokensOf(ended.session.id, userId)).toBe(true)
     vi.setSystemTime(Date.now() + (accessTokenTtlSeconds + 31) * 1000)
     expect(await sessions.deleteEnded()).toBe(1)
     expect(await sessions.refusesAccessTokensOf(ended.session.id, userId)).toBe(true)
