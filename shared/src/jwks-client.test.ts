@@ -64,6 +64,17 @@ it('asks the bank again at most once for 50 unknown kids arriving together, and 
   const found = await Promise.all(unknown.map((kid) => jwksClient.keyring.findUnknownKey?.(kid)))
   expect(found.every((key) => key === undefined)).toBe(true)
   expect(fetches).toBe(1)
+  // 31 s later, 50 at once share a single fetch, and the next ones wait another 30 s.
+  const realNow = Date.now
+  Date.now = () => realNow() + 31_000
+  try {
+    await Promise.all(unknown.map((kid) => jwksClient.keyring.findUnknownKey?.(kid)))
+    expect(fetches).toBe(2)
+    await Promise.all(unknown.map((kid) => jwksClient.keyring.findUnknownKey?.(kid)))
+    expect(fetches).toBe(2)
+  } finally {
+    Date.now = realNow
+  }
 })
 
 it('keeps the keys it has while the bank answers errors or too much', async () => {
