@@ -86,6 +86,12 @@ async function createLogFormatter() {
  * the services treat JWT_SECRET and JWT_SECRET_FILE together as an error, so we only add ours when neither is set.
  */
 function resolveSecretEnv() {
+  // A key pair: no shared secret at all (both services refuse one). The bank generates its private key into
+  // data/jwt-private-key-<alg>.pem (mode 0600) on its first development start; retirement fetches the public key.
+  if (['ES256', 'EdDSA'].includes(process.env.JWT_ALG ?? '')) {
+    console.log(`[start] JWT_ALG=${process.env.JWT_ALG}: the bank signs with its own key pair, no shared secret`)
+    return {}
+  }
   if (process.env.JWT_SECRET || process.env.JWT_SECRET_FILE) {
     console.log('[start] using the JWT secret from your environment')
     return {}

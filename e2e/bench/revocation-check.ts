@@ -16,7 +16,7 @@ import type { BankDatabase } from '../../services/bank/src/db/bank-database.js'
 import { bankMigrations } from '../../services/bank/src/db/migrations/index.js'
 import { createRefreshTokens } from '../../services/bank/src/sessions/refresh-token.js'
 import { createSessionsRepository } from '../../services/bank/src/sessions/sessions-repository.js'
-import { createTestConfig } from '../../services/bank/src/test-app.js'
+import { createTestConfig, TEST_JWT_SECRET } from '../../services/bank/src/test-app.js'
 import { createDatabaseIn } from '../support/postgres-databases.js'
 import { startThrowawayPostgres } from '../support/throwaway-postgres.js'
 import { readPostgresCpuSeconds } from './process-cpu.js'
@@ -105,17 +105,17 @@ async function measureEngine(settings: { databaseUrl?: string; databasePath?: st
     refreshTokenTtlSeconds: createTestConfig().REFRESH_TOKEN_TTL,
     accessTokenTtlSeconds: createTestConfig().ACCESS_TOKEN_TTL,
     reuseGraceSeconds: 0,
-    tokens: createRefreshTokens([createTestConfig().JWT_SECRET]),
+    tokens: createRefreshTokens([TEST_JWT_SECRET]),
     outbox: { enqueue: async () => {}, announce: () => {} },
   })
   const revokedInMemory = new Set<string>()
-  const harness = async (isRevoked: (sessionId: string) => boolean | Promise<boolean>) => {
+  const harness = async (isRevoked: (sessionId: string, userId: string) => boolean | Promise<boolean>) => {
     const app = Fastify()
     await app.register(ssoAuth, {
-      keyring: createKeyring(createTestConfig().JWT_SECRET),
+      keyring: createKeyring(TEST_JWT_SECRET),
       audience: 'bank',
       cookies: { secure: false },
-      isRevoked: (user) => isRevoked(user.sessionId),
+      isRevoked: (user) => isRevoked(user.sessionId, user.id),
     })
     app.get('/api/me', { onRequest: app.requireSession }, async (request) => ({
       status: 'ok',
@@ -124,7 +124,7 @@ async function measureEngine(settings: { databaseUrl?: string; databasePath?: st
     await app.ready()
     return app
   }
-  const readThrough = await harness((sessionId) => sessions.refusesAccessTokensOf(sessionId))
+  const readThrough = await harness((sessionId, userId) => sessions.refusesAccessTokensOf(sessionId, userId))
   const inMemory = await harness((sessionId) => revokedInMemory.has(sessionId))
 
   const results = { bank: [] as Figures[], readThrough: [] as Figures[], inMemory: [] as Figures[] }

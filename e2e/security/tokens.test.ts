@@ -355,6 +355,16 @@ describe.each(['bank', 'retirement'] as const)('%s /api/me', (service) => {
   })
 })
 
+describe("bank: the session must be the sub's own", () => {
+  it("refuses a token signed with the real key that pairs one user's live sid with another user's sub", async () => {
+    // What a holder of the shared HS256 secret (any verifying service) could mint: someone else's identity, carried
+    // by a session of their own that the bank knows and has not revoked.
+    const token = forge(user, { claims: { sub: otherUser.id, username: otherUser.username } })
+    await expectTokenRefused(await meWithBearer(services.bankUrl, token), token, otherUser)
+    expect((await meWithBearer(services.bankUrl, user.accessToken)).status).toBe(200)
+  })
+})
+
 describe('retirement /backchannel/logout', () => {
   it('refuses every other base64url spelling of a valid logout token, so one notice is never taken for several', async () => {
     const now = nowSeconds()

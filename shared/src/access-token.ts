@@ -3,7 +3,7 @@ import { type Static, Type } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { isCanonicalCompactJws } from './canonical-jws.js'
 import { InvalidTokenError, MissingTokenError, OversizedTokenError } from './errors.js'
-import { type Keyring, readJoseHeader } from './keyring.js'
+import { type Keyring, readJoseHeader, type SigningAlgorithm } from './keyring.js'
 
 // What an access token holds and every check it must pass, in one place: the bank signs with these rules, both
 // services verify with them, and the test forger (shared/src/testing) builds its tokens from the same constants.
@@ -52,10 +52,11 @@ export interface SignedInUser {
   expiresAtSeconds: number
 }
 
-/** How the bank signs an access token: HS256 with the current key, named by `kid`, for both services. */
+/** How the bank signs an access token: with the current key in its algorithm, named by `kid`, for both services. */
 export function accessTokenSignOptions(keyring: Keyring, accessTokenTtlSeconds?: number): Partial<SignOptions> {
+  if (!keyring.signingKey) return {}
   return {
-    algorithm: 'HS256',
+    algorithm: keyring.signingKey.algorithm,
     iss: TOKEN_ISSUER,
     aud: [...TOKEN_AUDIENCE],
     kid: keyring.signingKey.kid,
@@ -64,9 +65,13 @@ export function accessTokenSignOptions(keyring: Keyring, accessTokenTtlSeconds?:
 }
 
 /** The checks fast-jwt makes of an access token for `audience`: signature, alg, exp, nbf, iss, aud, the claims present. */
-export function accessTokenVerifyOptions(audience: ServiceName): Partial<VerifyOptions> {
+export function accessTokenVerifyOptions(
+  audience: ServiceName,
+  algorithm: SigningAlgorithm = 'HS256',
+): Partial<VerifyOptions> {
   return {
-    algorithms: ['HS256'],
+    // The signing key's; a token of another key is verified with that key's own algorithm (verifyUncachedToken).
+    algorithms: [algorithm],
     allowedIss: TOKEN_ISSUER,
     allowedAud: audience,
     requiredClaims: [...REQUIRED_ACCESS_TOKEN_CLAIMS],
@@ -134,7 +139,7 @@ export async function verifyAccessToken(
   if (token.length > MAX_TOKEN_BYTES) throw new OversizedTokenError()
   // Before the cache, which keys by the string: one token must never count as several.
   if (!isCanonicalCompactJws(token)) throw refusal('malformed')
-  const user = cache.find(token) ?? cache.remember(token, verifyUncachedToken(token, jwt, keyring))
+  const user = cache.find(token) ?? cache.remember(token, await verifyUncachedToken(token, jwt, keyring))
   // Revocation can happen at any moment, so it is checked on every request, cached token or not.
   if (await isRevoked?.(user)) throw Object.assign(refusal('revoked'), { revokedUser: user })
   return user
@@ -187,18 +192,27 @@ export function revokedUserOf(error: unknown): SignedInUser | undefined {
 }
 
 /** The full check, for a token not seen (and verified) before. */
-function verifyUncachedToken(token: string, jwt: JWT, keyring: Keyring): SignedInUser {
+async function verifyUncachedToken(token: string, jwt: JWT, keyring: Keyring): Promise<SignedInUser> {
   const header = readJoseHeader(token)
   // RFC 8725 §3.11: a JWT typed as something else (a logout token is logout+jwt) is never an access token.
   // docs/spec.md#access-tokens does not require `typ`, so an untyped token is judged by its claims like any other.
   if (header?.typ !== undefined && !isAccessTokenTyp(header.typ)) throw refusal('wrong_type')
   // RFC 8725 §3.1/§3.2: the key comes from our own keyring by `kid`, never from what else the token says.
-  const key = keyring.findVerificationKey(header?.kid)
+  // `jku`, `jwk`, `x5u` and `x5c` are never read: the only key material is what the keyring already holds.
+  const kid = header?.kid
+  const key =
+    keyring.findVerificationKey(kid) ??
+    (typeof kid === 'string' && keyring.findUnknownKey ? await keyring.findUnknownKey(kid) : undefined)
   if (!key) throw refusal('unknown_key')
-  // A static key lets @fastify/jwt build its fast-jwt verifier once; tokens signed with a previous key are rare
-  // (they only live for one access-token lifetime after a rotation) and take the slower path.
+  // The algorithm is the key's, never the header's: an HS256 token "keyed" with a public key's PEM, DER or JWK text
+  // names an ES256 kid and stops here (fast-jwt's own allow-list below would refuse it too).
+  if (header?.alg !== key.algorithm) throw refusal('bad_signature')
+  // A static key lets @fastify/jwt build its fast-jwt verifier once; tokens signed with another key are rare
+  // (one access-token lifetime after a rotation) and take the slower path.
   const claims: AccessTokenClaims =
-    key === keyring.signingKey ? jwt.verify(token) : jwt.verify(token, { key: key.secret })
+    key.kid === keyring.signingKey?.kid
+      ? jwt.verify(token)
+      : jwt.verify(token, { key: key.key, algorithms: [key.algorithm] })
   // fast-jwt checks signature, alg, exp, nbf, iss and aud; the claims' types and a future `iat` are ours to check.
   const nowSeconds = Date.now() / 1000
   if (!accessTokenClaimsValidator.Check(claims) || claims.iat > nowSeconds + CLOCK_TOLERANCE_SECONDS) {

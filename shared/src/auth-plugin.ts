@@ -78,6 +78,11 @@ declare module 'fastify' {
   }
 }
 
+/** @fastify/jwt needs a key; where there is no static one, the token's own `kid` must pick one, always. */
+function refuseWithoutKey(): never {
+  throw new Error('no static key: every verification names the key its kid selects')
+}
+
 /**
  * A refusal of the token itself (ours, @fastify/jwt's or fast-jwt's), as opposed to a fault on the way (the database
  * behind `isRevoked`); the same codes the error handler answers with 401.
@@ -98,10 +103,17 @@ async function authPlugin(app: FastifyInstance, options: AuthPluginOptions) {
   const { keyring, audience, cookies, issuing, isRevoked } = options
   if (!app.hasDecorator('metrics')) await app.register(observability, { serviceName: audience })
   await app.register(fastifyCookie)
+  const { signingKey } = keyring
   await app.register(fastifyJwt, {
-    secret: keyring.signingKey.secret,
+    // Without a signing key (retirement in a key-pair mode) every check names its key, found by kid; this one is
+    // never used for a token, and signs nothing.
+    secret: !signingKey
+      ? refuseWithoutKey
+      : signingKey.algorithm === 'HS256'
+        ? signingKey.key
+        : { private: signingKey.key, public: signingKey.verificationKey },
     sign: accessTokenSignOptions(keyring, issuing?.accessTokenTtlSeconds),
-    verify: accessTokenVerifyOptions(audience),
+    verify: accessTokenVerifyOptions(audience, signingKey?.algorithm),
   })
   const verification = { jwt: app.jwt, keyring, cache: createVerifiedTokenCache(), isRevoked }
   const refreshCookieName = refreshTokenCookieName(cookies)

@@ -224,3 +224,26 @@ describe('readOrCreateDevelopmentSecret', () => {
     expect(readFileSync(path, 'utf8')).toBe(first)
   })
 })
+
+describe('JWT_ALG', () => {
+  it('defaults to HS256 and takes ES256 or EdDSA, with no secret at all', () => {
+    expect(production().JWT_ALG).toBe('HS256')
+    const keyPair = load({ NODE_ENV: 'production', JWT_ALG: 'ES256' })
+    expect(keyPair.JWT_ALG).toBe('ES256')
+    expect(keyPair.JWT_SECRET).toBeUndefined()
+    expect(load({ NODE_ENV: 'production', JWT_ALG: 'EdDSA' }).JWT_ALG).toBe('EdDSA')
+  })
+
+  it('refuses a signing secret in a key-pair mode, naming the variable, and keeps previous secrets for verifying', () => {
+    expect(failureOf(() => production({ JWT_ALG: 'ES256' })).variable).toBe('JWT_SECRET')
+    expect(failureOf(() => load({ NODE_ENV: 'production', JWT_ALG: 'EdDSA', JWT_SECRET_FILE: '/x' })).variable).toBe(
+      'JWT_SECRET_FILE',
+    )
+    expect(load({ JWT_ALG: 'ES256', JWT_PREVIOUS_SECRETS: GOOD_SECRET }).JWT_PREVIOUS_SECRETS).toEqual([GOOD_SECRET])
+  })
+
+  it('refuses any other algorithm', () => {
+    expect(failureOf(() => production({ JWT_ALG: 'RS256' })).variable).toBe('JWT_ALG')
+    expect(failureOf(() => production({ JWT_ALG: 'none' })).variable).toBe('JWT_ALG')
+  })
+})

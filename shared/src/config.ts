@@ -6,6 +6,7 @@ import { type Static, type TObject, Type } from 'typebox'
 import { Value } from 'typebox/value'
 import { chooseDatabase, DatabaseSettingError } from './db/database-url.js'
 import { ConfigError } from './errors.js'
+import { isKeyPairAlgorithm, KEY_PAIR_ALGORITHMS } from './keyring.js'
 
 /**
  * A TCP port to listen on, defaulting to the service's own. `errorMessage` (here and below) is what the operator reads
@@ -35,7 +36,13 @@ export const CommonConfig = Type.Object({
   MANAGEMENT_PORT: Type.Optional(
     Type.Integer({ minimum: 1, maximum: 65535, errorMessage: 'must be a port number from 1 to 65535' }),
   ),
-  JWT_SECRET: Type.String(),
+  /** HS256: one secret both services hold (either could mint); ES256/EdDSA: the bank alone holds a private key. */
+  JWT_ALG: Type.Union([Type.Literal('HS256'), Type.Literal('ES256'), Type.Literal('EdDSA')], {
+    default: 'HS256',
+    errorMessage: 'must be HS256, ES256 or EdDSA',
+  }),
+  /** HS256 only; refused with a key pair. */
+  JWT_SECRET: Type.Optional(Type.String()),
   JWT_PREVIOUS_SECRETS: Type.Array(Type.String(), { default: [] }),
   DATABASE_PATH: Type.String({ minLength: 1 }),
   /** `postgres://…`: keep everything in PostgreSQL instead of the SQLite file. */
@@ -117,7 +124,12 @@ export function loadConfig<Schema extends TObject>(schema: Schema, environment: 
   const raw = Value.Default(schema, given) as Record<string, unknown>
   const isProduction = raw.NODE_ENV === 'production'
   raw.COOKIE_SECURE ??= isProduction
-  raw.JWT_SECRET = readSecret(env, isProduction)
+  if (!['HS256', ...KEY_PAIR_ALGORITHMS].includes(raw.JWT_ALG as string)) {
+    throw new ConfigError('JWT_ALG', 'must be HS256, ES256 or EdDSA')
+  }
+  const usesKeyPair = isKeyPairAlgorithm(raw.JWT_ALG as string)
+  if (usesKeyPair) refuseSecret(env, raw.JWT_ALG as string)
+  else raw.JWT_SECRET = readSecret(env, isProduction)
 
   for (const error of Value.Errors(schema, raw)) {
     const variable =
@@ -133,7 +145,7 @@ export function loadConfig<Schema extends TObject>(schema: Schema, environment: 
   }
   for (const name of URL_VARIABLES) assertOrigin(name, raw[name] as string)
   // A bad secret read from a file is reported as the file's: the variable the operator actually set.
-  checkSecret(env.JWT_SECRET_FILE ? 'JWT_SECRET_FILE' : 'JWT_SECRET', raw.JWT_SECRET as string)
+  if (!usesKeyPair) checkSecret(env.JWT_SECRET_FILE ? 'JWT_SECRET_FILE' : 'JWT_SECRET', raw.JWT_SECRET as string)
   for (const previous of raw.JWT_PREVIOUS_SECRETS as string[]) checkSecret('JWT_PREVIOUS_SECRETS', previous)
   for (const proxy of raw.TRUST_PROXY as string[]) {
     // proxy-addr (Fastify's trustProxy) also knows these names for the usual private ranges.
@@ -241,6 +253,19 @@ function assertOrigin(name: string, value: string) {
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password) {
     throw new ConfigError(name, 'must be an absolute http(s) URL without credentials')
+  }
+}
+
+/** With a key pair, a verifying service that held a signing secret could mint tokens: refused, not ignored. */
+function refuseSecret(env: NodeJS.ProcessEnv, algorithm: string) {
+  for (const variable of ['JWT_SECRET', 'JWT_SECRET_FILE']) {
+    if (env[variable]) {
+      throw new ConfigError(
+        variable,
+        `must not be set with JWT_ALG=${algorithm}: a shared signing secret lets every holder mint tokens ` +
+          '(JWT_PREVIOUS_SECRETS stays allowed, for verifying only)',
+      )
+    }
   }
 }
 

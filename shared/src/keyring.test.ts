@@ -17,9 +17,9 @@ describe('keyring', () => {
 
   it('signs with the current key and verifies with current and previous keys by kid only', () => {
     const keyring = createKeyring(CURRENT, [PREVIOUS])
-    expect(keyring.signingKey.secret).toBe(CURRENT)
-    expect(keyring.findVerificationKey(deriveKeyId(CURRENT))?.secret).toBe(CURRENT)
-    expect(keyring.findVerificationKey(deriveKeyId(PREVIOUS))?.secret).toBe(PREVIOUS)
+    expect(keyring.signingKey?.key).toBe(CURRENT)
+    expect(keyring.findVerificationKey(deriveKeyId(CURRENT))?.key).toBe(CURRENT)
+    expect(keyring.findVerificationKey(deriveKeyId(PREVIOUS))?.key).toBe(PREVIOUS)
     expect(keyring.findVerificationKey('unknown')).toBeUndefined()
     expect(keyring.findVerificationKey(undefined)).toBeUndefined()
     expect(keyring.findVerificationKey({ toString: () => deriveKeyId(CURRENT) })).toBeUndefined()

@@ -53,15 +53,17 @@ export interface LogoutNotice {
  * `iat`, `exp` ({@link LOGOUT_TOKEN_MAX_LIFETIME_SECONDS} later), a fresh `jti`, the `events` claim and the subject.
  */
 export function signLogoutToken(jwt: JWT, keyring: Keyring, subject: LogoutSubject): string {
+  const { signingKey } = keyring
+  if (!signingKey) throw new Error('only the bank signs logout tokens')
   const claims: Record<string, unknown> = { events: { [BACKCHANNEL_LOGOUT_EVENT]: {} } }
   if (subject.sid !== undefined) claims.sid = subject.sid
   if (subject.sub !== undefined) claims.sub = subject.sub
   // The payload type @fastify/jwt knows is the access token's; a logout token deliberately has other claims.
   return jwt.sign(claims as never, {
-    key: keyring.signingKey.secret,
-    kid: keyring.signingKey.kid,
-    algorithm: 'HS256',
-    header: { alg: 'HS256', typ: LOGOUT_TOKEN_TYPE, kid: keyring.signingKey.kid },
+    key: signingKey.key,
+    kid: signingKey.kid,
+    algorithm: signingKey.algorithm,
+    header: { alg: signingKey.algorithm, typ: LOGOUT_TOKEN_TYPE, kid: signingKey.kid },
     iss: TOKEN_ISSUER,
     aud: [...LOGOUT_TOKEN_AUDIENCE],
     jti: randomUUID(),
@@ -71,7 +73,7 @@ export function signLogoutToken(jwt: JWT, keyring: Keyring, subject: LogoutSubje
 }
 
 /**
- * Verifies a logout token as §2.6 of the specification lists: signature with the key its `kid` names, HS256, `typ`
+ * Verifies a logout token as §2.6 of the specification lists: signature with the key its `kid` names, in that key's algorithm, `typ`
  * logout+jwt, `iss`, `aud` containing this service, `iat`/`exp`/`jti`/`events` present, `exp` at most 2 minutes
  * after `iat`, the events claim's shape, `sid` or `sub`, and no `nonce`. Throws {@link InvalidLogoutTokenError}.
  * Replay (a `jti` seen before) is the caller's check: it needs storage.
@@ -79,13 +81,20 @@ export function signLogoutToken(jwt: JWT, keyring: Keyring, subject: LogoutSubje
 export function verifyLogoutToken(jwt: JWT, keyring: Keyring, audience: ServiceName, token: string): LogoutNotice {
   // One spelling per token, or the caller's `jti` replay store could be shown the same notice as several.
   if (token.length > MAX_TOKEN_BYTES || !isCanonicalCompactJws(token)) throw new InvalidLogoutTokenError()
-  const key = keyring.findVerificationKey(readJoseHeader(token)?.kid)
-  if (!key) throw new InvalidLogoutTokenError()
+  const header = readJoseHeader(token)
+  const key = keyring.findVerificationKey(header?.kid)
+  if (!key) {
+    // Not waited for (the bank retries a refused notice); the key is known by then if the bank really has it.
+    if (typeof header?.kid === 'string') keyring.findUnknownKey?.(header.kid).catch(() => {})
+    throw new InvalidLogoutTokenError()
+  }
+  // The algorithm is the key's, never the header's (see access-token.ts).
+  if (header?.alg !== key.algorithm) throw new InvalidLogoutTokenError()
   let claims: unknown
   try {
     claims = jwt.verify<object>(token, {
-      key: key.secret,
-      algorithms: ['HS256'],
+      key: key.key,
+      algorithms: [key.algorithm],
       // fast-jwt lowercases the header's typ and strips `application/` before comparing.
       checkTyp: LOGOUT_TOKEN_TYPE,
       allowedIss: TOKEN_ISSUER,

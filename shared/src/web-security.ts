@@ -11,6 +11,9 @@ import type { CookiePolicy } from './cookies.js'
 import { createApiRequestGuard } from './csrf.js'
 import { STYLESHEET } from './html.js'
 
+/** Answers that hold nothing per-user and say how long they may be cached. */
+const PUBLICLY_CACHED_ROUTES = new Set(['/assets/app.css', '/.well-known/jwks.json'])
+
 export interface WebSecurityOptions {
   /** Names the service's CSRF cookie: on localhost both apps share one cookie jar (cookies ignore ports). */
   serviceName: string
@@ -96,9 +99,10 @@ async function webSecurityPlugin(app: FastifyInstance, { serviceName, publicUrls
   app.addHook('preClose', async () => {
     closing = true
   })
-  // Pages and API answers are all per-user; no shared cache or back button may keep them.
+  // Pages and API answers are all per-user; no shared cache or back button may keep them. The stylesheet and the
+  // bank's public keys are the same for everyone and set their own caching.
   app.addHook('onSend', async (request, reply) => {
-    if (request.routeOptions.url !== '/assets/app.css') reply.header('cache-control', 'no-store')
+    if (!PUBLICLY_CACHED_ROUTES.has(request.routeOptions.url ?? '')) reply.header('cache-control', 'no-store')
     if (closing) reply.header('connection', 'close')
   })
   app.get('/assets/app.css', { schema: { hide: true } }, async (_request, reply) =>

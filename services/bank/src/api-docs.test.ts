@@ -17,7 +17,7 @@ afterEach(async () => {
 })
 
 // The JSON routes outside /api that belong in the document too.
-const OTHER_JSON_ROUTES = ['GET /healthz', 'GET /readyz']
+const OTHER_JSON_ROUTES = ['GET /healthz', 'GET /readyz', 'GET /.well-known/jwks.json']
 // POST routes that take no body at all: the refresh cookie is the whole request.
 const BODILESS_POSTS = new Set(['POST /api/refresh'])
 

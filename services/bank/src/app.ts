@@ -5,7 +5,6 @@ import {
   addReadinessCheck,
   apiDocs,
   clientAddressKey,
-  createKeyring,
   createServiceApp,
   observability,
   signLogoutToken,
@@ -32,6 +31,8 @@ import { registerRoutes } from './identity/register-routes.js'
 import { createRegistration } from './identity/registration.js'
 import { createUsersRepository } from './identity/users-repository.js'
 import { createWorkLimiter } from './identity/work-limiter.js'
+import { jwksRoutes } from './keys/jwks-routes.js'
+import { createBankKeys, refreshTokenSecrets } from './keys/signing-keys.js'
 import { pagesRoutes } from './pages/pages-routes.js'
 import { createBankSecurityEvents } from './security-events.js'
 import { createLoginSessions } from './sessions/login-sessions.js'
@@ -84,11 +85,11 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     refreshTokenTtlSeconds: config.REFRESH_TOKEN_TTL,
     accessTokenTtlSeconds: config.ACCESS_TOKEN_TTL,
     reuseGraceSeconds: config.REFRESH_REUSE_GRACE,
-    tokens: createRefreshTokens([config.JWT_SECRET, ...config.JWT_PREVIOUS_SECRETS]),
+    tokens: createRefreshTokens(refreshTokenSecrets(config)),
     outbox: logoutOutbox,
   })
 
-  const keyring = createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS)
+  const { keyring, publicJwks } = createBankKeys(config)
   const cookies = { secure: config.COOKIE_SECURE, domain: config.COOKIE_DOMAIN }
   await app.register(ssoAuth, {
     keyring,
@@ -98,7 +99,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
     // The bank refuses a revoked session's tokens at once, from its own table, and those of a session it does not know.
     // Read through on every request, so a revocation through any replica holds on all of them at once (measured
     // against a LISTEN/NOTIFY-kept view: see refusesAccessTokensOf).
-    isRevoked: (user) => sessions.refusesAccessTokensOf(user.sessionId),
+    isRevoked: (user) => sessions.refusesAccessTokensOf(user.sessionId, user.id),
   })
   await app.register(webSecurity, {
     serviceName: 'bank',
@@ -169,6 +170,7 @@ export async function buildApp(config: BankConfig, dependencies: BankDependencie
   addHealthCheck(app)
   // The bank keeps no shared state in memory: a replica is ready when its database answers.
   addReadinessCheck(app, [databaseAnswers(db)])
+  await app.register(jwksRoutes, { publicJwks })
   await app.register(registerRoutes, { register })
   await app.register(loginRoutes, { authenticate, loginSessions })
   await app.register(refreshRoutes, { loginSessions })

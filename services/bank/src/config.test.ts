@@ -1,4 +1,5 @@
-import { ConfigError } from '@sso/shared'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { ConfigError, generatePrivateKeyPem } from '@sso/shared'
 import { describe, expect, it } from 'vitest'
 import { loadBankConfig } from './config.js'
 
@@ -105,4 +106,34 @@ describe('loadBankConfig', () => {
       )
     },
   )
+})
+
+describe('the private key (JWT_ALG=ES256 or EdDSA)', () => {
+  const es256Key = generatePrivateKeyPem('ES256')
+  const production = { NODE_ENV: 'production', JWT_ALG: 'ES256' } as const
+
+  it('takes a PKCS#8 PEM key of the algorithm, and needs one in production', () => {
+    expect(loadBankConfig({ ...production, JWT_PRIVATE_KEY: es256Key }).JWT_PRIVATE_KEY).toBe(es256Key)
+    expect(loadError(production).variable).toBe('JWT_PRIVATE_KEY')
+  })
+
+  it('refuses a key of another kind, both variables at once, and a key in HS256 mode', () => {
+    const edKey = generatePrivateKeyPem('EdDSA')
+    expect(loadError({ ...production, JWT_PRIVATE_KEY: edKey }).message).toMatch(/^JWT_PRIVATE_KEY: must be a P-256/)
+    expect(loadError({ ...production, JWT_PRIVATE_KEY: 'not a key' }).variable).toBe('JWT_PRIVATE_KEY')
+    expect(loadError({ ...production, JWT_PRIVATE_KEY: es256Key, JWT_PRIVATE_KEY_FILE: '/x' }).variable).toBe(
+      'JWT_PRIVATE_KEY',
+    )
+    expect(loadError({ NODE_ENV: 'production', JWT_SECRET: goodSecret, JWT_PRIVATE_KEY: es256Key }).variable).toBe(
+      'JWT_PRIVATE_KEY',
+    )
+  })
+
+  it('refuses a JWT_PUBLISHED_KEYS_FILE holding a private key', () => {
+    const path = `${mkdtempSync('/tmp/keys-')}/published.json`
+    writeFileSync(path, JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd' }] }))
+    expect(loadError({ ...production, JWT_PRIVATE_KEY: es256Key, JWT_PUBLISHED_KEYS_FILE: path }).variable).toBe(
+      'JWT_PUBLISHED_KEYS_FILE',
+    )
+  })
 })

@@ -1,5 +1,6 @@
 import { CommonConfig, ConfigError, loadConfig, Port } from '@sso/shared'
 import { type Static, Type } from 'typebox'
+import { readPublishedKeys, resolvePrivateKey } from './keys/signing-keys.js'
 
 // docs/spec.md#configuration bounds it: the grace window is a hole in theft detection (a thief presenting the predecessor within it
 // gets the successor too), so it stays short.
@@ -24,6 +25,11 @@ export const BankConfig = Type.Object({
    * endpoint at RETIREMENT_PUBLIC_URL, a default that depends on another value, so the loader below fills it.
    */
   BACKCHANNEL_LOGOUT_URLS: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  /** ES256/EdDSA: the private key, PKCS#8 PEM; the loader puts the text of JWT_PRIVATE_KEY_FILE (or development's) here. */
+  JWT_PRIVATE_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_PRIVATE_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** A JWKS file of further public keys to publish and verify with: the next key before it signs, retired keys. */
+  JWT_PUBLISHED_KEYS_FILE: Type.Optional(Type.String({ minLength: 1 })),
 })
 export type BankConfig = Static<typeof BankConfig>
 
@@ -39,6 +45,9 @@ export function loadBankConfig(env: NodeJS.ProcessEnv): BankConfig {
     config.BACKCHANNEL_LOGOUT_URLS = [defaultBackchannelLogoutUrl(config.RETIREMENT_PUBLIC_URL)]
   }
   for (const url of config.BACKCHANNEL_LOGOUT_URLS) assertNotificationUrl(url)
+  const privateKey = resolvePrivateKey(config)
+  if (privateKey !== undefined) config.JWT_PRIVATE_KEY = privateKey
+  readPublishedKeys(config.JWT_PUBLISHED_KEYS_FILE) // checked at start, so a bad file stops the bank with its name
   return config
 }
 

@@ -11,6 +11,7 @@ export function createTestConfig(overrides: Partial<BankConfig> = {}): BankConfi
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: 3000,
+    JWT_ALG: 'HS256',
     JWT_SECRET: TEST_JWT_SECRET,
     JWT_PREVIOUS_SECRETS: [],
     DATABASE_PATH: ':memory:',

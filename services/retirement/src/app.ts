@@ -2,9 +2,11 @@ import {
   addHealthCheck,
   addReadinessCheck,
   apiDocs,
+  createJwksClient,
   createKeyring,
   createServiceApp,
   observability,
+  secretVerificationKeys,
   ssoAuth,
   webSecurity,
 } from '@sso/shared'
@@ -12,7 +14,7 @@ import { databaseAnswers, openConfiguredDatabase } from '@sso/shared/db'
 import { backchannelRoutes } from './backchannel/backchannel-routes.js'
 import { startRevocationFeed } from './backchannel/revocation-feed.js'
 import { createRevocationList } from './backchannel/revocation-list.js'
-import type { RetirementConfig } from './config.js'
+import { defaultJwksUrl, type RetirementConfig } from './config.js'
 import { retirementLegacyVersions, retirementMigrations } from './db/migrations/index.js'
 import type { RetirementDatabase } from './db/retirement-database.js'
 import { meRoutes } from './identity/me-routes.js'
@@ -35,6 +37,8 @@ export interface RetirementAppOptions {
   revocationsPollIntervalMs?: number
   /** How long the list may go without a successful poll before /readyz answers 503 (default 5 s). */
   maxRevocationsStalenessMs?: number
+  /** A key-pair mode: how often an unknown kid may make this service fetch the bank's keys again (default 30 s). */
+  unknownKidRefetchIntervalMs?: number
 }
 
 export async function buildApp(config: RetirementConfig, options: RetirementAppOptions = {}) {
@@ -77,7 +81,23 @@ export async function buildApp(config: RetirementConfig, options: RetirementAppO
     await db.destroy()
   })
 
-  const keyring = createKeyring(config.JWT_SECRET, config.JWT_PREVIOUS_SECRETS)
+  // HS256: the shared secret. A key pair: the bank's published public keys, fetched (never per token); this
+  // service then holds nothing that can sign.
+  const jwks =
+    config.JWT_SECRET === undefined
+      ? createJwksClient({
+          url: config.BANK_JWKS_URL ?? defaultJwksUrl(config.BANK_PUBLIC_URL),
+          previousSecretKeys: secretVerificationKeys(config.JWT_PREVIOUS_SECRETS),
+          log: app.log.child({ component: 'jwks' }),
+          registry: app.metrics.registry,
+          ...(options.unknownKidRefetchIntervalMs === undefined
+            ? {}
+            : { unknownKidRefetchIntervalMs: options.unknownKidRefetchIntervalMs }),
+        })
+      : undefined
+  jwks?.start()
+  app.addHook('onClose', async () => jwks?.stop())
+  const keyring = jwks?.keyring ?? createKeyring(config.JWT_SECRET as string, config.JWT_PREVIOUS_SECRETS)
   const cookies = { secure: config.COOKIE_SECURE, domain: config.COOKIE_DOMAIN }
   // Verification only: this service never issues an access token, so it can only trust the bank's.
   await app.register(ssoAuth, {
@@ -98,6 +118,7 @@ export async function buildApp(config: RetirementConfig, options: RetirementAppO
   addReadinessCheck(app, [
     databaseAnswers(db),
     { name: 'the revocation list', check: () => revocations.notCurrentReason() },
+    ...(jwks ? [{ name: "the bank's keys", check: () => jwks.notReadyReason() }] : []),
   ])
 
   const events = createRetirementSecurityEvents(app.metrics)

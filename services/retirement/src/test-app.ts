@@ -17,6 +17,7 @@ export function createTestConfig(overrides: Partial<RetirementConfig> = {}): Ret
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
     PORT: 3001,
+    JWT_ALG: 'HS256',
     JWT_SECRET: TEST_JWT_SECRET,
     JWT_PREVIOUS_SECRETS: [],
     DATABASE_PATH: ':memory:',

@@ -262,6 +262,9 @@ const COMMANDS: Record<string, Command> = {
       // The whole configuration, as the bank reads it: the current key from JWT_SECRET or JWT_SECRET_FILE (in
       // development the generated file, as `npm start` uses it), checked by the same rules.
       const config = loadBankConfig(context.env)
+      if (config.JWT_SECRET === undefined) {
+        throw new AdminError(`JWT_ALG=${config.JWT_ALG} signs with a key pair: use key:rotate`, EXIT_FAILURE)
+      }
       // JWT_PREVIOUS_SECRETS is split at commas and its items trimmed: such a key would not survive being listed there,
       // and step 2 would refuse every token it signed.
       if (config.JWT_SECRET.includes(',') || config.JWT_SECRET.trim() !== config.JWT_SECRET) {
@@ -286,7 +289,10 @@ const COMMANDS: Record<string, Command> = {
 }
 
 /** The bank's settings minus its keys: what the database commands need. */
-type DatabaseSettings = Omit<BankConfig, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS'>
+type DatabaseSettings = Omit<
+  BankConfig,
+  'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'JWT_PRIVATE_KEY' | 'JWT_PRIVATE_KEY_FILE' | 'JWT_PUBLISHED_KEYS_FILE'
+>
 
 /**
  * The bank's configuration read by the bank's own loader (DATABASE_URL, DATABASE_URL_FILE, DATABASE_PATH,
@@ -298,9 +304,16 @@ function loadDatabaseSettings(env: NodeJS.ProcessEnv): DatabaseSettings {
   const {
     JWT_SECRET: _secret,
     JWT_PREVIOUS_SECRETS: _previous,
+    JWT_PRIVATE_KEY: _privateKey,
+    JWT_PRIVATE_KEY_FILE: _privateKeyFile,
+    JWT_PUBLISHED_KEYS_FILE: _publishedKeys,
     ...settings
   } = loadBankConfig({
     ...env,
+    JWT_ALG: undefined,
+    JWT_PRIVATE_KEY: undefined,
+    JWT_PRIVATE_KEY_FILE: undefined,
+    JWT_PUBLISHED_KEYS_FILE: undefined,
     JWT_SECRET: generateSecret(),
     JWT_SECRET_FILE: undefined,
     JWT_PREVIOUS_SECRETS: undefined,

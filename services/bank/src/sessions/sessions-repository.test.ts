@@ -64,11 +64,19 @@ describeEachEngine('sessions repository', (engine) => {
     // The revoked one ended 30 minutes ago, longer than an access token lives: gone. The other ends now.
     vi.setSystemTime(Date.now() + 31 * 60_000)
     expect(await sessions.deleteEnded()).toBe(1)
-    expect(await sessions.refusesAccessTokensOf(ended.session.id)).toBe(false)
+    // Past its lifetime but not yet deleted: refused all the same (an access token never outlives its session).
+    expect(await sessions.refusesAccessTokensOf(ended.session.id, userId)).toBe(true)
     vi.setSystemTime(Date.now() + (accessTokenTtlSeconds + 31) * 1000)
     expect(await sessions.deleteEnded()).toBe(1)
-    expect(await sessions.refusesAccessTokensOf(ended.session.id)).toBe(true)
+    expect(await sessions.refusesAccessTokensOf(ended.session.id, userId)).toBe(true)
     expect((await sessions.rotate(live.refreshToken)).outcome).toBe('rotated')
+  })
+
+  it("refuses access tokens pairing a live session with another user's sub", async () => {
+    const { session } = await sessions.open(userId, undefined)
+    const otherUserId = (await createUsersRepository(db).insert('bob', 'not-a-real-hash')).id
+    expect(await sessions.refusesAccessTokensOf(session.id, userId)).toBe(false)
+    expect(await sessions.refusesAccessTokensOf(session.id, otherUserId)).toBe(true)
   })
 
   it('keeps one row of bounded size per session, however often it rotates', async () => {
@@ -164,7 +172,7 @@ describeEachEngine('sessions repository', (engine) => {
     expect(await sessions.revokeSession(bySid.session.id, userId)).toBe(false)
     expect(await sessions.revokeAllForUser(userId)).toBe(0)
     expect(await outboxRows()).toHaveLength(ended.length * urls.length)
-    for (const id of ended) expect(await sessions.refusesAccessTokensOf(id)).toBe(true)
+    for (const id of ended) expect(await sessions.refusesAccessTokensOf(id, userId)).toBe(true)
   })
 
   it('revokes nothing when the notice cannot be written: one transaction', async () => {
@@ -179,7 +187,7 @@ describeEachEngine('sessions repository', (engine) => {
     })
     const { session, refreshToken } = await failing.open(userId, undefined)
     await expect(failing.revokeByRefreshToken(refreshToken)).rejects.toThrow('disk full')
-    expect(await failing.refusesAccessTokensOf(session.id)).toBe(false)
+    expect(await failing.refusesAccessTokensOf(session.id, userId)).toBe(false)
     expect((await failing.listLive(userId)).map((live) => live.id)).toEqual([session.id])
   })
 
@@ -198,6 +206,6 @@ describeEachEngine('sessions repository', (engine) => {
     if (first.outcome !== 'rotated') throw new Error(first.outcome)
     await failing.rotate(first.refreshToken)
     await expect(failing.rotate(refreshToken)).rejects.toThrow('disk full')
-    expect(await failing.refusesAccessTokensOf(session.id)).toBe(false)
+    expect(await failing.refusesAccessTokensOf(session.id, userId)).toBe(false)
   })
 })

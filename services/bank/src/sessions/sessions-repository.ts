@@ -291,8 +291,8 @@ export function createSessionsRepository(
         .execute(),
 
     /**
-     * The bank's own check of an access token's `sid`: refused when the session was revoked, and also when the bank
-     * does not know it (deny by default: a deleted row must never turn a refused token into an accepted one). By
+     * The bank's own check of an access token's `sid`: refused when the session was revoked, when it is not a session
+     * of the token's `sub`, and also when the bank does not know it (deny by default: a deleted row must never turn a refused token into an accepted one). By
      * primary key, once per authenticated request at the bank, so right across replicas.
      *
      * Read-through rather than an in-memory view kept by LISTEN/NOTIFY, measured (docs/scaling.md,
@@ -301,14 +301,16 @@ export function createSessionsRepository(
      * (a notification arrives some time after the commit, and has no replay), and deny-by-default needs no copy of
      * every live session in every replica's memory.
      */
-    async refusesAccessTokensOf(sessionId: string): Promise<boolean> {
+    async refusesAccessTokensOf(sessionId: string, userId: string): Promise<boolean> {
       const row = await db
         .selectFrom('loginSessions')
-        .select(['revokedAt', 'expiresAt'])
+        .select(['revokedAt', 'expiresAt', 'userId'])
         .where('id', '=', sessionId)
         .executeTakeFirst()
-      // An ended session (revoked, or past its lifetime) refuses its tokens whatever their `exp` says.
-      return row === undefined || row.revokedAt !== null || row.expiresAt <= Date.now()
+      // An ended session (revoked, or past its lifetime) refuses its tokens whatever their `exp` says. A token pairing
+      // someone's live `sid` with another `sub` was never issued: only a holder of the signing key (with HS256, every
+      // verifying service) could have made it, to act as any user through their own session.
+      return row === undefined || row.revokedAt !== null || row.expiresAt <= Date.now() || row.userId !== userId
     },
   }
 }
