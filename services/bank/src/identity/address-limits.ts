@@ -62,6 +62,26 @@ export function createDatabaseRateLimitStore({ db, engine }: OpenedDatabase<Bank
         )
     }
 
+    /** The count without spending (`{ increment: false }`): a budget checked now and charged later. */
+    read(
+      key: string,
+      callback: (error: Error | null, result?: { current: number; ttl: number }) => void,
+      timeWindowMs: number,
+    ): void {
+      db.selectFrom('rateLimitWindows')
+        .select(['hits', 'windowStartedAt', now.as('nowMs')])
+        .where('key', '=', key)
+        .executeTakeFirst()
+        .then((row) => {
+          const isCurrent = row !== undefined && row.windowStartedAt > row.nowMs - timeWindowMs
+          callback(null, {
+            current: isCurrent ? row.hits : 0,
+            ttl: isCurrent ? Math.max(0, row.windowStartedAt + timeWindowMs - row.nowMs) : timeWindowMs,
+          })
+        })
+        .catch((error: unknown) => callback(error instanceof Error ? error : new Error(String(error))))
+    }
+
     child(): FastifyRateLimitStore {
       return this
     }

@@ -2,7 +2,7 @@ import { TooManyAttemptsError } from '@sso/shared'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { UsersRepository } from '../identity/users-repository.js'
 import type { BankSecurityEvents } from '../security-events.js'
-import type { SpendRefreshBudget } from './refresh-limits.js'
+import type { ChargeRotation, SpendRefreshBudget } from './refresh-limits.js'
 import type { LoginSession, SessionsRepository } from './sessions-repository.js'
 
 export interface SignedIn {
@@ -52,8 +52,9 @@ export function createLoginSessions({
     async resume(request: FastifyRequest, reply: FastifyReply): Promise<SignedIn | null> {
       const presented = request.readRefreshTokenCookie()
       if (!presented) return null
+      let chargeRotation: ChargeRotation
       try {
-        await spendRefreshBudget(request, presented)
+        chargeRotation = await spendRefreshBudget(request, presented)
       } catch (error) {
         if (error instanceof TooManyAttemptsError) events.refreshThrottled()
         throw error
@@ -66,6 +67,7 @@ export function createLoginSessions({
         reply.clearLoginCookies()
         return null
       }
+      if (!rotation.replayed) await chargeRotation()
       setRefreshCookie(reply, rotation.refreshToken, rotation.session)
       const accessToken = await reply.issueAccessToken(user, rotation.session)
       events.refreshRotated(request, user.id, rotation.session.id, rotation.replayed)

@@ -12,8 +12,8 @@ export const REFRESHES_PER_SESSION = { max: 30, timeWindowMs: 60_000 }
 export const REFRESHES_PER_ADDRESS = { max: 300, timeWindowMs: 60_000 }
 
 /**
- * Spends one refresh from the address's budget and, for a token the bank really issued, from its session's; throws
- * a 429 error with Retry-After when either is exhausted. Counted with @fastify/rate-limit's `createRateLimit` (two
+ * The address's budget and, for a token the bank really issued, its session's; a 429 error with Retry-After when
+ * either is exhausted. Counted with @fastify/rate-limit's `createRateLimit` (two
  * counters for one request, which a route's single `config.rateLimit` cannot express), in the bank's shared store.
  *
  * The session is only the one a genuine token names (`findIssuedSession` checks its MAC): keyed on the sid of any
@@ -35,14 +35,27 @@ export function createRefreshBudget(
     keyGenerator: (request) => `refresh-session:${(request as SessionKeyed)[SESSION_KEY]}`,
   })
 
-  return async function spendRefreshBudget(request: FastifyRequest, presentedToken: string): Promise<void> {
+  /**
+   * Spends one refresh of the address's budget and checks, without spending, the session's; returns what charges the
+   * session once the rotation has happened. A grace replay (a tab coming back with the token another tab has just
+   * rotated, answered with the same successor) is not charged to the session: thirty tabs restored at once, then the
+   * next ordinary refresh, all succeed. It still spends the address's budget, the one bound on a replay loop.
+   */
+  return async function spendRefreshBudget(request: FastifyRequest, presentedToken: string): Promise<ChargeRotation> {
     refuseWhenExceeded(await perAddress(request))
     const sessionId = findIssuedSession(presentedToken)
-    if (sessionId === undefined) return
+    if (sessionId === undefined) return async () => {}
     ;(request as SessionKeyed)[SESSION_KEY] = sessionId
-    refuseWhenExceeded(await perSession(request))
+    const session = await perSession(request, { increment: false })
+    // Read, not spent: one more rotation would exceed the budget when none remains.
+    if (!session.isAllowed && session.remaining === 0) refuseWhenExceeded({ ...session, isExceeded: true })
+    return async () => {
+      await perSession(request)
+    }
   }
 }
+/** Charges the session's budget for a rotation that really happened. */
+export type ChargeRotation = () => Promise<void>
 export type SpendRefreshBudget = ReturnType<typeof createRefreshBudget>
 
 // The key generator only sees the request: the verified session id travels on it under a private symbol.

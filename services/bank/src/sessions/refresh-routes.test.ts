@@ -31,6 +31,16 @@ describeEachEngine('refresh-routes (bank)', (engine) => {
   }
 
   describe('POST /api/refresh', () => {
+    it('does not charge grace replays to the session: thirty tabs at once, then the next refresh, all succeed', async () => {
+      const { cookies } = await logIn(injectInto(app), alice)
+      const tabs = await Promise.all(Array.from({ length: 30 }, () => refresh(withRefreshToken(cookies.refresh_token))))
+      expect(tabs.map((response) => response.statusCode)).toEqual(Array(30).fill(200))
+      const successors = new Set(tabs.map((response) => cookiesOf(response).refresh_token))
+      expect(successors.size).toBe(1)
+      const next = await refresh(withRefreshToken([...successors][0]))
+      expect(next.statusCode).toBe(200)
+    })
+
     it('answers 401, never a 5xx, to a refresh token of a well-formed shape whatever its numbers', async () => {
       const sessionId = (await logIn(injectInto(app), alice)).cookies.refresh_token?.split('.')[0] ?? ''
       const rest = `${'A'.repeat(43)}.${'B'.repeat(22)}`
