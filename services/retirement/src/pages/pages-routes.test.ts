@@ -8,6 +8,7 @@ import {
   bearer,
   buildTestApp,
   databaseConfig,
+  seedContributions,
   TEST_BANK_URL,
   TEST_JWT_SECRET,
   TEST_RETIREMENT_URL,
@@ -17,8 +18,10 @@ describeEachEngine('retirement pages', (engine) => {
   const freshDatabase = async () => databaseConfig(await engine.createDatabase(retirementMigrations))
 
   let app: App
+  let database: Awaited<ReturnType<typeof freshDatabase>>
   beforeEach(async () => {
-    app = await buildTestApp(await freshDatabase())
+    database = await freshDatabase()
+    app = await buildTestApp(database)
   })
   afterEach(async () => {
     await app.close()
@@ -162,6 +165,25 @@ describeEachEngine('retirement pages', (engine) => {
       const response = await postForm({ ...cookies, access_token: expired }, { _csrf: csrfToken, amount: '1' })
       expect(response.statusCode).toBe(303)
       expect(response.headers.location).toBe(loginRedirect)
+    })
+  })
+
+  describe('the history on the plan page', () => {
+    const rowsOf = (page: string) => (/<tbody>([\s\S]*)<\/tbody>/.exec(page)?.[1] ?? '').match(/<tr\b/g)?.length ?? 0
+
+    it('shows the newest 100, whatever the history, and pages back to the first without script', async () => {
+      const settings = { databaseUrl: database.DATABASE_URL, databasePath: database.DATABASE_PATH }
+      await seedContributions(settings, alice.id, 150)
+      const cookies = { access_token: forgeAccessToken(alice, { secret: TEST_JWT_SECRET }) }
+      const newest = await app.inject({ url: '/', cookies })
+      expect(newest.statusCode).toBe(200)
+      expect(rowsOf(newest.body)).toBe(100)
+      const older = /<a id="older" href="([^"]+)"/.exec(newest.body)?.[1]?.replaceAll('&amp;', '&')
+      expect(older).toMatch(/^\/\?before=/)
+      const oldest = await app.inject({ url: older ?? '', cookies })
+      expect(oldest.statusCode).toBe(200)
+      expect(rowsOf(oldest.body)).toBe(50)
+      expect(oldest.body).not.toContain('id="older"')
     })
   })
 })
